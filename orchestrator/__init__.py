@@ -1,0 +1,1 @@
+"""Client Caller's orchestrator: Twilio Media Streams on one side, Triton gRPC streams on the other."""

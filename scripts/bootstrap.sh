@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh Debian machine with Python 3.11: system packages, .venv, project install.
+# Sourced by scripts/demo.sh and scripts/test.sh; safe to run again (it skips what is already done).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# System packages: libpython3.11 (embedded by Triton's Python-backend stub), espeak-ng and sox (test
+# speech), libb64-0d (perf_analyzer).
+APT_PACKAGES=(libpython3.11 espeak-ng sox libb64-0d)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv with $PYTHON"
+  "$PYTHON" -m venv .venv
+fi
+
+# Reinstall only when the dependency declarations change.
+STAMP=.venv/.client-caller-installed
+WANT="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  echo "bootstrap: installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[server,dev]"
+  # silero-vad's ONNX file runs on onnxruntime; its declared torch dependency is not needed.
+  .venv/bin/python -m pip install -q --no-deps "silero-vad==6.2.3"
+  echo "$WANT" >"$STAMP"
+fi
