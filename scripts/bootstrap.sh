@@ -31,8 +31,9 @@ WANT="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "bootstrap: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[server,dev]"
-  # silero-vad's ONNX file runs on onnxruntime; its declared torch dependency is not needed.
-  .venv/bin/python -m pip install -q --no-deps "silero-vad==6.2.3"
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  # --no-deps: from nvidia-pytriton we use only the tritonserver 2.51 binary it ships (its numpy<2 pin
+  # would constrain the models); silero-vad's ONNX file runs on onnxruntime without its torch dependency.
+  .venv/bin/python -m pip install -q --no-deps "nvidia-pytriton==0.7.0" "silero-vad==6.2.3"
   echo "$WANT" >"$STAMP"
 fi
