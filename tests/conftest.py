@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.launcher import PROJECT_ROOT, TritonServer, TritonServerOptions
-from serving.profiles import profile_env
+from serving.launcher import PROJECT_ROOT, TritonServer
+from serving.profiles import build_profile, server_options
 
 CACHE_DIR = PROJECT_ROOT / ".cache"
 
@@ -29,9 +29,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def triton() -> Iterator[TritonServer]:
     """A ready tritonserver with every model of model_repository/ in the CPU profile."""
-    options = TritonServerOptions(
-        model_repository=PROJECT_ROOT / "model_repository",
-        env=profile_env("cpu", CACHE_DIR),
+    options = server_options(
+        build_profile("cpu", CACHE_DIR),
+        PROJECT_ROOT / "model_repository",
         run_dir=CACHE_DIR / "triton-runs" / "pytest",
     )
     server = TritonServer(options)
