@@ -88,7 +88,9 @@ def _prepare_bundled(bundle: Path, cache_dir: Path) -> TritonInstallation:
     py_version = f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = bundle / "python_backend_stubs" / py_version / "triton_python_backend_stub"
     if not stub.exists():
-        raise TritonLaunchError(f"nvidia-pytriton ships no Python backend stub for Python {py_version}")
+        raise TritonLaunchError(
+            f"nvidia-pytriton ships no Python backend stub for Python {py_version}"
+        )
     libs = bundle.parent.parent / "nvidia_pytriton.libs"
     target = cache_dir / f"tritonserver-pytriton-py{py_version}"
     marker = target / ".prepared"
@@ -135,7 +137,11 @@ def free_port() -> int:
 
 def python_path_for_models() -> str:
     """PYTHONPATH that lets a stub's embedded interpreter import this project and its venv packages."""
-    entries = [str(PROJECT_ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    entries = [
+        str(PROJECT_ROOT),
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+    ]
     entries += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     return os.pathsep.join(dict.fromkeys(entries))
 

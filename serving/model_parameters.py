@@ -32,7 +32,9 @@ def read_parameters(
     }
     unknown = sorted(set(configured) - set(defaults))
     if unknown:
-        raise ValueError(f"{name}: unknown config.pbtxt parameters {unknown}; known: {sorted(defaults)}")
+        raise ValueError(
+            f"{name}: unknown config.pbtxt parameters {unknown}; known: {sorted(defaults)}"
+        )
     resolved = {**defaults, **configured}
     for key in defaults:
         override = environ.get(env_override_name(name, key))

@@ -44,7 +44,9 @@ def initial_state() -> FloatArray:
 class SileroVadEngine:
     """Speech probability per 512-sample window of 16 kHz audio."""
 
-    def __init__(self, model_path: Path | None = None, threads: int = 1, max_windows: int = 64) -> None:
+    def __init__(
+        self, model_path: Path | None = None, threads: int = 1, max_windows: int = 64
+    ) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -58,7 +60,9 @@ class SileroVadEngine:
         self.max_windows = max_windows
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
 
-    def validate(self, audio: npt.NDArray[np.generic], state: npt.NDArray[np.generic] | None) -> None:
+    def validate(
+        self, audio: npt.NDArray[np.generic], state: npt.NDArray[np.generic] | None
+    ) -> None:
         if audio.dtype != np.float32:
             raise VadInputError(f"audio must be float32, got {audio.dtype}")
         if audio.ndim != 1 or audio.size == 0 or audio.size % WINDOW:
@@ -79,7 +83,9 @@ class SileroVadEngine:
                     f"(omit it on a call's first request), got {state.dtype} {state.shape}"
                 )
             if not np.isfinite(state).all():
-                raise VadInputError("state contains NaN or infinity: not a state this model produced")
+                raise VadInputError(
+                    "state contains NaN or infinity: not a state this model produced"
+                )
 
     def process(
         self, audio: npt.NDArray[np.generic], state: npt.NDArray[np.generic] | None = None
