@@ -9,10 +9,12 @@ exactly what a GPU host serves. Where the binary comes from (:func:`locate_insta
    into a cache folder, with the Python-backend stub for this interpreter's version put into
    ``backends/python/``, and runs with ``LD_LIBRARY_PATH`` pointing at ``nvidia_pytriton.libs``.
 
-How ``model.py`` files see our packages: the bundled stub embeds the system ``libpython3.X`` (Debian's
-``libpython3.11`` here), whose ``sys.path`` knows nothing of our virtual environment. The launcher puts the
-project root and this interpreter's site-packages on ``PYTHONPATH`` of the server process, which the stubs
-inherit. (``.pth`` files are not processed for ``PYTHONPATH`` entries, hence the explicit project root.)
+How ``model.py`` files see our packages: the stub embeds ``libpython3.X`` (Debian's ``libpython3.11`` for
+the bundled stub) in an isolated configuration that ignores ``PYTHONPATH``. It does, however, locate its
+prefix like ``python3`` would, by searching ``PATH``; so the launcher puts this virtual environment's
+``bin/`` first on the server's ``PATH``, the embedded interpreter finds ``pyvenv.cfg``, and its ``site``
+adds the venv's site-packages (and, through the editable install's ``.pth``, this project). In the Docker
+image the packages are installed into the system Python, so nothing is needed there.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -135,15 +136,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def python_path_for_models() -> str:
-    """PYTHONPATH that lets a stub's embedded interpreter import this project and its venv packages."""
-    entries = [
-        str(PROJECT_ROOT),
-        sysconfig.get_paths()["purelib"],
-        sysconfig.get_paths()["platlib"],
-    ]
-    entries += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return os.pathsep.join(dict.fromkeys(entries))
+def environment_for_models() -> dict[str, str]:
+    """Environment that lets a stub's embedded interpreter import this venv's packages (see above)."""
+    if sys.prefix == sys.base_prefix:
+        return {}
+    venv_bin = str(Path(sys.prefix) / "bin")
+    return {"PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")])}
 
 
 class TritonServer:
@@ -295,7 +293,7 @@ class TritonServer:
         env = {
             **os.environ,
             **installation.env,
-            "PYTHONPATH": python_path_for_models(),
+            **environment_for_models(),
             **self.options.env,
         }
         command = self._command(installation, backends)
