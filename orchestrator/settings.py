@@ -7,6 +7,7 @@ Triton model settings are not here: they live in each model's ``config.pbtxt`` p
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,9 +21,60 @@ class Settings(BaseSettings):
     vad_model: str = "silero_vad"
 
     # Voice activity -> speech segments (see orchestrator/speech_segmenter.py)
-    vad_threshold: float = Field(0.5, ge=0.0, le=1.0, description="speech probability that opens speech")
+    vad_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="speech probability that opens speech"
+    )
     vad_min_speech_ms: int = Field(96, ge=0, description="speech shorter than this is ignored")
-    vad_min_silence_ms: int = Field(400, ge=0, description="silence that ends a segment (end of turn)")
+    vad_min_silence_ms: int = Field(
+        400, ge=0, description="silence that ends a segment (end of turn)"
+    )
+
+    # Twilio edge (see orchestrator/app.py)
+    twilio_account_sid: str = Field(
+        "", description="Account SID for the REST client (outbound calls)"
+    )
+    twilio_auth_token: str = Field(
+        "", description="signs webhooks (X-Twilio-Signature) and REST calls"
+    )
+    twilio_api_base_url: str = Field(
+        "", description="replaces https://api.twilio.com for REST calls (a proxy or a test fake)"
+    )
+    twilio_from_number: str = Field("", description="caller ID for outbound calls (E.164)")
+    public_base_url: str = Field(
+        "", description="https URL Twilio reaches us at; signatures are checked against it"
+    )
+    api_bearer_token: str = Field(
+        "", description="protects POST /calls; empty disables the endpoint"
+    )
+    machine_message: str = Field(
+        "Hello, this is an automated call. We will try again later. Goodbye.",
+        description="said after the beep when an outbound call's policy is leave_message",
+    )
+    required_models: list[str] = Field(
+        default_factory=lambda: ["silero_vad"], description="models /readyz requires ready"
+    )
+    readiness_timeout_s: float = Field(1.0, gt=0, description="deadline of /readyz's Triton checks")
+    playout_chunk_ms: int = Field(
+        200, ge=20, le=2000, description="outbound audio between two marks (playout precision)"
+    )
+    playout_max_lead_ms: int = Field(
+        1000, ge=100, le=10_000, description="agent audio sent ahead of real time, at most"
+    )
+    outbound_queue_chunks: int = Field(
+        50, ge=1, description="outbound chunks queued before send_audio waits (backpressure)"
+    )
+    resampler_quality: Literal["QQ", "LQ", "MQ", "HQ", "VHQ"] = Field(
+        "LQ", description="soxr quality of both directions; higher adds lag (soxr buffers blocks)"
+    )
+    max_message_bytes: int = Field(
+        65_536, ge=1024, description="larger WebSocket messages are dropped as oversized"
+    )
+    recordings_dir: str = Field("recordings", description="per-call stereo WAV + JSONL event log")
+    recording_flush_ms: int = Field(
+        250, ge=20, le=1000, description="recording files are flushed at least this often"
+    )
+    log_json: bool = Field(True, description="JSON log lines (False: plain text)")
+    log_level: str = "INFO"
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,216 @@
+"""The orchestrator's HTTP/WebSocket surface toward Twilio, plus ops endpoints.
+
+``create_app(settings, ...)`` builds the FastAPI app; run it with
+``uvicorn --factory orchestrator.app:app_from_env``.
+
+| route | what |
+|---|---|
+| ``POST /twilio/voice`` | inbound call webhook (signed): TwiML ``<Connect><Stream>`` to ``/twilio/media`` |
+| ``POST /twilio/status`` | call status callback (signed): lifecycle events to ``<CallSid>.lifecycle.jsonl`` |
+| ``POST /twilio/amd`` | async answering-machine-detection callback (signed) |
+| ``POST /calls`` | place an outbound call (``Authorization: Bearer <api_bearer_token>``) |
+| ``WS /twilio/media`` | Twilio Media Streams, one ``MediaStreamSession`` per connection |
+| ``GET /healthz``, ``/readyz``, ``/metrics`` | process up; Triton + models ready; Prometheus |
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from starlette.websockets import WebSocketState
+from twilio.rest import Client
+
+from orchestrator.call_event_log import append_lifecycle_event
+from orchestrator.call_handler import HandlerFactory
+from orchestrator.logging_setup import call_sid_var, configure_logging
+from orchestrator.media_stream_session import MediaStreamSession, SessionOptions, pump_websocket
+from orchestrator.metrics import EdgeMetrics
+from orchestrator.outbound_calls import MachinePolicy, OutboundCallRequest, OutboundCalls
+from orchestrator.outbound_stream import OutboundOptions
+from orchestrator.readiness import check_triton
+from orchestrator.settings import Settings, get_settings
+from orchestrator.tone_responder import ToneResponder
+from orchestrator.twilio_rest import build_twilio_client
+from orchestrator.twilio_webhooks import (
+    MEDIA_STREAM_PATH,
+    connect_stream_twiml,
+    media_stream_url,
+    public_url,
+    signature_is_valid,
+)
+
+log = logging.getLogger(__name__)
+
+# Inbound-call webhook fields passed on to the stream's handler as <Parameter>s.
+FORWARDED_CALL_FIELDS = ("CallSid", "From", "To", "Direction", "CallerName")
+
+
+class PlaceCallBody(BaseModel):
+    to: str = Field(min_length=2, description="E.164 number to call")
+    machine_policy: MachinePolicy = MachinePolicy.HANG_UP
+    message: str | None = None
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
+def create_app(
+    settings: Settings,
+    handler_factory: HandlerFactory = ToneResponder,
+    twilio_client: Client | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    app = FastAPI(title="Client Caller orchestrator")
+    metrics = EdgeMetrics.create()
+    recordings_dir = Path(settings.recordings_dir)
+    session_options = SessionOptions(
+        recordings_dir=recordings_dir,
+        outbound=OutboundOptions(
+            chunk_ms=settings.playout_chunk_ms,
+            max_lead_ms=settings.playout_max_lead_ms,
+            queue_chunks=settings.outbound_queue_chunks,
+            resampler_quality=settings.resampler_quality,
+        ),
+        max_message_bytes=settings.max_message_bytes,
+        recording_flush_ms=settings.recording_flush_ms,
+    )
+    if twilio_client is None and settings.twilio_account_sid and settings.twilio_auth_token:
+        twilio_client = build_twilio_client(
+            settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
+        )
+    outbound_calls = (
+        OutboundCalls(twilio_client, settings.twilio_from_number, settings.machine_message)
+        if twilio_client is not None
+        else None
+    )
+    app.state.metrics = metrics
+
+    async def verified_form(request: Request) -> dict[str, str] | None:
+        form = {key: str(value) for key, value in (await request.form()).items()}
+        url = public_url(request, settings.public_base_url)
+        signature = request.headers.get("X-Twilio-Signature")
+        if signature_is_valid(settings.twilio_auth_token, url, form, signature):
+            return form
+        metrics.webhooks_rejected.inc()
+        log.warning(
+            "rejected %s: %s X-Twilio-Signature for %s (CallSid %s)",
+            request.url.path,
+            "bad" if signature else "missing",
+            url,
+            form.get("CallSid"),
+        )
+        return None
+
+    def forbidden() -> Response:
+        return PlainTextResponse("invalid signature", status_code=403)
+
+    @app.post("/twilio/voice")
+    async def incoming_call(request: Request) -> Response:
+        form = await verified_form(request)
+        if form is None:
+            return forbidden()
+        call_sid_var.set(form.get("CallSid"))
+        parameters = {name: form[name] for name in FORWARDED_CALL_FIELDS if form.get(name)}
+        log.info("incoming call from %s to %s", form.get("From"), form.get("To"))
+        twiml = connect_stream_twiml(
+            media_stream_url(request, settings.public_base_url), parameters
+        )
+        return Response(twiml, media_type="application/xml")
+
+    @app.post("/twilio/status")
+    async def call_status(request: Request) -> Response:
+        form = await verified_form(request)
+        if form is None:
+            return forbidden()
+        call_sid = form.get("CallSid", "")
+        status = form.get("CallStatus", "unknown")
+        call_sid_var.set(call_sid)
+        metrics.call_status_events.labels(status).inc()
+        log.info("call status %s", status)
+        if call_sid.isalnum():  # it names a file
+            received_at = datetime.now(UTC).isoformat()
+            append_lifecycle_event(recordings_dir, call_sid, {"received_at": received_at, **form})
+        return Response(status_code=204)
+
+    @app.post("/twilio/amd")
+    async def answering_machine_result(request: Request) -> Response:
+        form = await verified_form(request)
+        if form is None:
+            return forbidden()
+        call_sid_var.set(form.get("CallSid"))
+        if outbound_calls is None:
+            log.error("AMD result but no Twilio REST client is configured")
+            return Response(status_code=503)
+        action = await outbound_calls.on_amd_result(
+            form.get("CallSid", ""), form.get("AnsweredBy", "unknown")
+        )
+        return JSONResponse({"action": action.value})
+
+    @app.post("/calls")
+    async def place_call(body: PlaceCallBody, request: Request) -> Response:
+        expected = f"Bearer {settings.api_bearer_token}"
+        given = request.headers.get("Authorization", "")
+        if not settings.api_bearer_token or not secrets.compare_digest(given, expected):
+            log.warning("rejected POST /calls: bad or missing bearer token")
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if outbound_calls is None or not settings.twilio_from_number:
+            return JSONResponse({"error": "Twilio REST client not configured"}, status_code=503)
+        base = settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
+        call_sid = await outbound_calls.place(
+            OutboundCallRequest(body.to, body.machine_policy, body.message, body.parameters),
+            media_stream_url(request, settings.public_base_url),
+            base,
+        )
+        return JSONResponse({"call_sid": call_sid}, status_code=201)
+
+    @app.websocket(MEDIA_STREAM_PATH)
+    async def media_stream(websocket: WebSocket) -> None:
+        await websocket.accept()
+
+        async def close_transport() -> None:
+            if websocket.application_state is WebSocketState.CONNECTED:
+                await websocket.close()
+
+        session = MediaStreamSession(
+            handler_factory, session_options, websocket.send_text, close_transport, metrics, clock
+        )
+        await pump_websocket(websocket, session)
+        await close_transport()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        readiness = await check_triton(
+            settings.triton_url, settings.required_models, settings.readiness_timeout_s
+        )
+        body = {
+            "ready": readiness.ready,
+            "triton": settings.triton_url,
+            "server_ready": readiness.server_ready,
+            "models": readiness.models,
+            "error": readiness.error,
+        }
+        return JSONResponse(body, status_code=200 if readiness.ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from the environment / .env, logging set up."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

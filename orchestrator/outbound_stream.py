@@ -1,0 +1,198 @@
+"""The agent's side of one media stream: chunking, backpressure, marks, clear, heard-audio recording.
+
+``send_audio`` converts to 8 kHz once, cuts the audio into chunks of ``chunk_ms`` and puts them on a
+bounded queue (waiting when it is full). ``run`` sends each chunk as one ``media`` message followed by
+a ``mark``, but only while the audio already sent and not yet heard stays within ``max_lead_ms``, so a
+``clear`` never has much to discard. ``clear`` bypasses the queue.
+
+What the caller heard goes to the recording as it plays (the head chunk up to its elapsed estimate,
+the rest when its mark comes back), so the agent channel holds exactly the audio heard before a
+``clear``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator import mulaw
+from orchestrator.audio_path import TWILIO_RATE, OutboundAudio
+from orchestrator.metrics import EdgeMetrics
+from orchestrator.playout import ChunkPlayout, MarkAck, MarkOutcome, PlayoutTracker
+from orchestrator.twilio_serializer import clear_message, mark_message, media_message
+
+log = logging.getLogger(__name__)
+
+SendText = Callable[[str], Awaitable[None]]
+# (when the chunk started playing, clock seconds; offset into it in samples; the heard samples)
+RecordHeard = Callable[[float, int, npt.NDArray[np.int16]], None]
+
+
+class OutputClosed(RuntimeError):
+    """The call's stream has ended; nothing more can be sent."""
+
+
+@dataclass(frozen=True)
+class OutboundOptions:
+    chunk_ms: int = 200
+    max_lead_ms: int = 1000
+    queue_chunks: int = 50
+    resampler_quality: str = "LQ"
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    mark: str
+    label: str
+    pcm8k: npt.NDArray[np.int16]
+    generation: int
+
+    @property
+    def duration_ms(self) -> float:
+        return len(self.pcm8k) * 1000.0 / TWILIO_RATE
+
+
+class OutboundStream:
+    def __init__(
+        self,
+        stream_sid: str,
+        options: OutboundOptions,
+        send_text: SendText,
+        record_heard: RecordHeard,
+        metrics: EdgeMetrics,
+        clock: Callable[[], float],
+    ) -> None:
+        self.tracker = PlayoutTracker(clock)
+        self._stream_sid = stream_sid
+        self._options = options
+        self._send_text = send_text
+        self._record_heard = record_heard
+        self._metrics = metrics
+        self._audio = OutboundAudio(options.resampler_quality)
+        self._queue: asyncio.Queue[_Chunk] = asyncio.Queue(options.queue_chunks)
+        self._send_lock = asyncio.Lock()
+        self._progress = asyncio.Event()  # set on mark acks and clears: the lead may have shrunk
+        self._generation = 0  # bumped by clear: queued chunks of older generations are dropped
+        self._sequence = 0
+        self._heard_samples: dict[
+            str, tuple[npt.NDArray[np.int16], int]
+        ] = {}  # mark -> pcm, written
+        self._closed = False
+
+    # ---- the handler's side (CallOutput) ----------------------------------------------------
+
+    async def send_audio(
+        self,
+        pcm: npt.NDArray[np.int16] | npt.NDArray[np.float32],
+        sample_rate: int,
+        label: str,
+        *,
+        end_of_segment: bool = True,
+    ) -> str:
+        """Cancel-safe: a cancelled call may have queued some of its chunks."""
+        if self._closed:
+            raise OutputClosed("the call's media stream has ended")
+        started = time.perf_counter()
+        pcm8k = self._audio.convert(pcm, sample_rate, end_of_segment)
+        self._metrics.codec_seconds.labels("out").observe(time.perf_counter() - started)
+        step = self._options.chunk_ms * TWILIO_RATE // 1000
+        pieces = [pcm8k[i : i + step] for i in range(0, len(pcm8k), step)] or [pcm8k]
+        mark = ""
+        for piece in pieces:
+            mark = f"{label}#{self._sequence}"
+            self._sequence += 1
+            await self._queue.put(_Chunk(mark, label, piece, self._generation))
+            self._metrics.outbound_queue_depth.inc()
+        return mark
+
+    async def clear(self) -> tuple[ChunkPlayout, ...]:
+        self._generation += 1
+        self._drain_queue()
+        self._audio.reset()
+        async with self._send_lock:
+            if not self._closed:
+                await self._send_text(clear_message(self._stream_sid))
+            cut = self.tracker.clear()
+        for chunk in cut:
+            self._write_heard(chunk)
+            self._heard_samples.pop(chunk.mark, None)
+        self._progress.set()
+        return cut
+
+    # ---- the session's side -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Send queued chunks at most ``max_lead_ms`` ahead of playout. Runs until cancelled."""
+        while True:
+            chunk = await self._queue.get()
+            self._metrics.outbound_queue_depth.dec()
+            await self._wait_for_room(chunk.duration_ms)
+            async with self._send_lock:
+                if chunk.generation != self._generation or self._closed:
+                    continue
+                started = time.perf_counter()
+                payload = mulaw.encode(chunk.pcm8k)
+                self._metrics.codec_seconds.labels("out").observe(time.perf_counter() - started)
+                if payload:
+                    await self._send_text(media_message(self._stream_sid, payload))
+                    self._metrics.media_messages_out.inc()
+                await self._send_text(mark_message(self._stream_sid, chunk.mark))
+                self.tracker.chunk_sent(chunk.mark, chunk.duration_ms, chunk.label)
+                self._heard_samples[chunk.mark] = (chunk.pcm8k, 0)
+
+    def mark_received(self, name: str) -> MarkAck:
+        ack = self.tracker.mark_received(name)
+        if ack.outcome is MarkOutcome.PLAYED:
+            for chunk in ack.played:
+                self._write_heard(chunk)
+                self._heard_samples.pop(chunk.mark, None)
+        self._progress.set()
+        return ack
+
+    def record_progress(self) -> None:
+        """Write the part of the playing chunk heard so far to the recording."""
+        head = self.tracker.head()
+        if head is not None:
+            self._write_heard(head)
+
+    def close(self) -> None:
+        """No more sending; what was heard so far is recorded. Idempotent."""
+        if self._closed:
+            return
+        self.record_progress()
+        self._closed = True
+        self._drain_queue()
+
+    # ---- internals --------------------------------------------------------------------------
+
+    async def _wait_for_room(self, duration_ms: float) -> None:
+        while True:
+            ahead = self.tracker.unplayed_ms()
+            excess_ms = ahead + duration_ms - self._options.max_lead_ms
+            if ahead <= 0 or excess_ms <= 0:
+                return
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), timeout=excess_ms / 1000.0)
+
+    def _drain_queue(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._metrics.outbound_queue_depth.dec()
+
+    def _write_heard(self, chunk: ChunkPlayout) -> None:
+        entry = self._heard_samples.get(chunk.mark)
+        if entry is None or chunk.started_at is None:
+            return
+        pcm, written = entry
+        heard = min(len(pcm), round(chunk.played_ms * TWILIO_RATE / 1000.0))
+        if heard > written:
+            self._record_heard(chunk.started_at, written, pcm[written:heard])
+            self._heard_samples[chunk.mark] = (pcm, heard)
