@@ -34,7 +34,7 @@ class SpeechEnded:
     """A segment closed by ``min_silence_ms`` of silence (or by :meth:`SpeechSegmenter.flush`)."""
 
     onset_ms: int
-    end_ms: int  # end of the last speech window
+    end_ms: int  # end of the last window at or above the threshold
     detected_ms: int  # when the silence was long enough to say so
 
     @property
@@ -98,8 +98,11 @@ class SpeechSegmenter:
     def _while_speaking(self, probability: float, start: int, end: int) -> list[SegmentEvent]:
         assert self._onset is not None
         if probability >= self.params.threshold - HYSTERESIS:
+            # Between the thresholds the segment stays open, but only confident windows extend its end:
+            # Silero's probability decays over a few windows after the last word.
             self._silence_start = None
-            self._last_speech_end = end
+            if probability >= self.params.threshold:
+                self._last_speech_end = end
             return []
         if self._silence_start is None:
             self._silence_start = start

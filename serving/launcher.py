@@ -139,9 +139,13 @@ def free_port() -> int:
 def environment_for_models() -> dict[str, str]:
     """Environment that lets a stub's embedded interpreter import this venv's packages (see above)."""
     if sys.prefix == sys.base_prefix:
-        return {}
+        return {"LC_ALL": "C.UTF-8"}
     venv_bin = str(Path(sys.prefix) / "bin")
-    return {"PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")])}
+    return {
+        "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
+        # adopted by serving/__init__.py inside the stubs (see there)
+        "LC_ALL": "C.UTF-8",
+    }
 
 
 class TritonServer:
@@ -254,6 +258,22 @@ class TritonServer:
         except FileNotFoundError:
             return "(no server log)"
 
+    def load_failures(self) -> list[str]:
+        """Triton's one-line reasons for each model that failed to load, from the server log."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        return [
+            line[line.index('"failed to load') :][:600]
+            for line in text.splitlines()
+            if '"failed to load' in line
+        ]
+
+    def _launch_error(self, what: str) -> TritonLaunchError:
+        failures = "\n".join(self.load_failures()) or self.log_tail()
+        return TritonLaunchError(f"{what}; log {self.log_path}:\n{failures}")
+
     def _backend_dir(self, installation: TritonInstallation) -> Path:
         if not self.options.extra_backends:
             return installation.backends
@@ -318,9 +338,8 @@ class TritonServer:
             while time.monotonic() < deadline:
                 if self._process is None or self._process.poll() is not None:
                     code = self._process.returncode if self._process else None
-                    raise TritonLaunchError(
-                        f"tritonserver exited with code {code} during start-up; log "
-                        f"{self.log_path}:\n{self.log_tail()}"
+                    raise self._launch_error(
+                        f"tritonserver exited with code {code} during start-up"
                     )
                 with contextlib.suppress(Exception):
                     if client.is_server_ready() and all(
@@ -329,9 +348,8 @@ class TritonServer:
                         log.info("tritonserver ready on %s", self.grpc_url)
                         return
                 time.sleep(0.2)
-        raise TritonLaunchError(
-            f"tritonserver not ready after {self.options.startup_timeout_s:.0f} s; log "
-            f"{self.log_path}:\n{self.log_tail()}"
+        raise self._launch_error(
+            f"tritonserver not ready after {self.options.startup_timeout_s:.0f} s"
         )
 
     @staticmethod

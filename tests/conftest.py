@@ -6,6 +6,7 @@ with the CPU profile; integration tests talk gRPC to it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,10 +29,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def triton() -> Iterator[TritonServer]:
-    """A ready tritonserver with every model of model_repository/ in the CPU profile."""
+    """A ready tritonserver with every model of model_repository/ in the CPU profile.
+
+    ``CC_TEST_MODELS=silero_vad,stt`` loads only those models (quicker while working on one model).
+    """
+    only = [m for m in os.environ.get("CC_TEST_MODELS", "").split(",") if m]
     options = server_options(
         build_profile("cpu", CACHE_DIR),
         PROJECT_ROOT / "model_repository",
+        models=only or None,
         run_dir=CACHE_DIR / "triton-runs" / "pytest",
     )
     server = TritonServer(options)

@@ -25,7 +25,9 @@ class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         if not pb_utils.using_decoupled_model_transaction_policy(config):
-            raise pb_utils.TritonModelException("silero_vad must use the decoupled transaction policy")
+            raise pb_utils.TritonModelException(
+                "silero_vad must use the decoupled transaction policy"
+            )
         params = read_parameters(config, DEFAULTS)
         self.engine = SileroVadEngine(
             model_path=Path(params["model_path"]) if params["model_path"] else None,
@@ -48,7 +50,9 @@ class TritonPythonModel:
         audio = pb_utils.get_input_tensor_by_name(request, "audio").as_numpy()
         state = pb_utils.get_input_tensor_by_name(request, "state")
         try:
-            probs, next_state = self.engine.process(audio, None if state is None else state.as_numpy())
+            probs, next_state = self.engine.process(
+                audio, None if state is None else state.as_numpy()
+            )
         except VadInputError as exc:
             error = pb_utils.TritonError(f"silero_vad: {exc}", pb_utils.TritonError.INVALID_ARG)
             return pb_utils.InferenceResponse(error=error)
