@@ -29,6 +29,55 @@ class Settings(BaseSettings):
         400, ge=0, description="silence that ends a segment (end of turn)"
     )
 
+    # Turn-taking (see orchestrator/turn_taking.py)
+    turn_interrupt_min_speech_ms: int = Field(
+        400, ge=0, description="caller speech over the agent shorter than this never interrupts"
+    )
+    turn_backchannel_words: list[str] = Field(
+        default_factory=lambda: ["uh-huh", "uh", "huh", "mhm", "mm", "mmm", "hmm", "um", "mm-hmm"],
+        description="a transcript of only these over the agent is a false interruption",
+    )
+    turn_goodbye_phrases: list[str] = Field(
+        default_factory=lambda: ["bye", "goodbye", "bye-bye", "talk to you later"],
+        description="an utterance ending with one of these ends the call (closing line)",
+    )
+    turn_transcription_timeout_ms: int = Field(3000, gt=0, description="STT deadline per utterance")
+    turn_first_audio_timeout_ms: int = Field(
+        5000, gt=0, description="reply requested -> first audio out, else apology"
+    )
+    turn_silence_timeout_ms: int = Field(
+        30_000, gt=0, description="caller silent this long -> closing line and hang-up"
+    )
+    turn_closing_timeout_ms: int = Field(
+        15_000, gt=0, description="hang up even if the closing line never finishes"
+    )
+    greeting_text: str = Field(
+        "Hello! How can I help you today?", description="said at call start; empty: no greeting"
+    )
+    apology_text: str = Field(
+        "Sorry, I had a problem there. Could you say that again?",
+        description="said when STT, LLM or TTS fails mid-turn",
+    )
+    closing_text: str = Field(
+        "Thank you for calling. Goodbye!", description="said before hanging up"
+    )
+    fallback_text: str = Field(
+        "Sorry, we can't take your call right now. Please try again later. Goodbye.",
+        description="said when the models are unreachable at call start",
+    )
+
+    # Phrase chunker: LLM text -> TTS requests (see orchestrator/phrase_chunker.py)
+    chunk_first_min_words: int = Field(
+        3, ge=1, description="the first chunk may end at a clause once it has this many words"
+    )
+    chunk_first_max_chars: int = Field(
+        80, ge=10, description="a first clause without punctuation is cut at a word after this"
+    )
+    chunk_min_chars: int = Field(40, ge=1, description="later chunks end at a sentence after this")
+    chunk_max_chars: int = Field(
+        200, ge=20, description="a later chunk without punctuation is cut at a word after this"
+    )
+
     # Twilio edge (see orchestrator/app.py)
     twilio_account_sid: str = Field(
         "", description="Account SID for the REST client (outbound calls)"

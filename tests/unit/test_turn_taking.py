@@ -1,0 +1,684 @@
+"""Turn-taking state machine: every phase x event, scripted calls on a virtual clock, invariants."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator.settings import Settings
+from orchestrator.speech_segmenter import SpeechEnded, SpeechStarted
+from orchestrator.turn_taking import (
+    Action,
+    CallerHungUp,
+    CallerSpeech,
+    CallStarted,
+    CancelReply,
+    CannedLine,
+    CommitAssistantTurn,
+    CommitUserTurn,
+    Event,
+    FirstAudioOut,
+    HangUp,
+    PendingTranscription,
+    Phase,
+    PlaybackDone,
+    Reply,
+    ReplyFailed,
+    ResumeReply,
+    SendClear,
+    SpeakLine,
+    StartReply,
+    StartTranscription,
+    Step,
+    Tick,
+    TranscriptionFailed,
+    TranscriptReady,
+    TurnParams,
+    TurnState,
+    step,
+)
+
+P = TurnParams()  # interrupt at 400 ms; STT 3 s, first audio 5 s, silence 30 s, closing 15 s
+NOW = 10_000.0
+
+
+def speech(duration_ms: int) -> SpeechEnded:
+    return SpeechEnded(onset_ms=1_000, end_ms=1_000 + duration_ms, detected_ms=1_400 + duration_ms)
+
+
+STARTED = SpeechStarted(onset_ms=1_000, confirmed_ms=1_096)  # confirmed after 96 ms
+STARTED_LONG = SpeechStarted(
+    onset_ms=1_000, confirmed_ms=1_500
+)  # already past the interrupt minimum
+
+IDLE = TurnState()
+LISTENING = TurnState(Phase.LISTENING, quiet_since_ms=9_000, next_id=5)
+LISTENING_CALLER = replace(LISTENING, caller_speech=CallerSpeech(9_900, 9_900))
+TRANSCRIBING = TurnState(
+    Phase.PROCESSING, pending=(PendingTranscription(5, 9_900),), quiet_since_ms=9_900, next_id=6
+)
+ANSWERING = TurnState(
+    Phase.PROCESSING, reply=Reply(5, None, 9_900), quiet_since_ms=9_900, unanswered=True, next_id=6
+)
+ANSWERING_CALLER = replace(ANSWERING, caller_speech=CallerSpeech(9_500, 9_950))
+GREETING = TurnState(Phase.PROCESSING, reply=Reply(5, CannedLine.GREETING, 9_900), next_id=6)
+SPEAKING = TurnState(Phase.SPEAKING, reply=Reply(5, None, 9_000, audio_out=True), next_id=6)
+SPEAKING_CALLER = replace(SPEAKING, caller_speech=CallerSpeech(9_900, 9_900))
+SPEAKING_LATE_STT = replace(SPEAKING, pending=(PendingTranscription(6, 9_800),), next_id=7)
+INTERRUPTED = TurnState(
+    Phase.INTERRUPTED,
+    reply=Reply(5, None, 9_000, audio_out=True),
+    caller_speech=CallerSpeech(9_500, 9_950),
+    next_id=6,
+)
+JUDGING = replace(  # interrupting speech ended; its transcript decides
+    INTERRUPTED, caller_speech=None, pending=(PendingTranscription(6, 9_900),), next_id=7
+)
+CLOSING = TurnState(Phase.CLOSING, reply=Reply(5, CannedLine.CLOSING, 9_000), next_id=6)
+ENDED = TurnState(Phase.ENDED, next_id=6)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    state: TurnState
+    event: Event
+    phase: Phase | None  # None: ignored (state unchanged, a reason given)
+    actions: tuple[Action, ...] = ()
+    now: float = NOW
+    params: TurnParams = P
+
+
+def ignored(id: str, state: TurnState, event: Event, now: float = NOW) -> Case:
+    return Case(id, state, event, None, now=now)
+
+
+STALE = (
+    TranscriptReady(99, "hi"),
+    TranscriptionFailed(99),
+    FirstAudioOut(99),
+    PlaybackDone(99),
+    ReplyFailed(99),
+)
+
+CASES = [
+    # IDLE
+    Case(
+        "idle-call-greets",
+        IDLE,
+        CallStarted(),
+        Phase.PROCESSING,
+        (SpeakLine(1, CannedLine.GREETING),),
+    ),
+    Case(
+        "idle-call-no-greeting",
+        IDLE,
+        CallStarted(),
+        Phase.LISTENING,
+        params=replace(P, greet=False),
+    ),
+    Case(
+        "idle-models-down-fallback",
+        IDLE,
+        CallStarted(models_ready=False),
+        Phase.CLOSING,
+        (SpeakLine(1, CannedLine.FALLBACK),),
+    ),
+    Case("idle-hangup", IDLE, CallerHungUp(), Phase.ENDED),
+    *(ignored(f"idle-{type(e).__name__}", IDLE, e) for e in (Tick(), STARTED, speech(500), *STALE)),
+    # LISTENING
+    ignored("listening-call-again", LISTENING, CallStarted()),
+    ignored("listening-tick", LISTENING, Tick()),
+    Case(
+        "listening-silence-timeout",
+        LISTENING,
+        Tick(),
+        Phase.CLOSING,
+        (SpeakLine(5, CannedLine.CLOSING),),
+        now=39_000,
+    ),
+    ignored("listening-caller-talks-long-no-timeout", LISTENING_CALLER, Tick(), now=60_000),
+    Case("listening-speech-starts", LISTENING, STARTED, Phase.LISTENING),
+    Case(
+        "listening-speech-ends",
+        LISTENING_CALLER,
+        speech(300),
+        Phase.PROCESSING,
+        (StartTranscription(5, speech(300)),),
+    ),
+    Case(
+        "listening-long-speech-ends",
+        LISTENING_CALLER,
+        speech(900),
+        Phase.PROCESSING,
+        (StartTranscription(5, speech(900)),),
+    ),
+    *(ignored(f"listening-stale-{type(e).__name__}", LISTENING, e) for e in STALE),
+    Case("listening-hangup", LISTENING, CallerHungUp(), Phase.ENDED),
+    # PROCESSING: transcribing
+    ignored("transcribing-call-again", TRANSCRIBING, CallStarted()),
+    ignored("transcribing-tick", TRANSCRIBING, Tick()),
+    Case(
+        "transcribing-timeout-apology",
+        TRANSCRIBING,
+        Tick(),
+        Phase.PROCESSING,
+        (SpeakLine(6, CannedLine.APOLOGY),),
+        now=12_900,
+    ),
+    Case("transcribing-speech-starts", TRANSCRIBING, STARTED, Phase.PROCESSING),
+    Case(
+        "transcribing-more-speech",
+        TRANSCRIBING,
+        speech(200),
+        Phase.PROCESSING,
+        (StartTranscription(6, speech(200)),),
+    ),
+    Case(
+        "transcribing-words-reply",
+        TRANSCRIBING,
+        TranscriptReady(5, " What time is it? "),
+        Phase.PROCESSING,
+        (CommitUserTurn("What time is it?"), StartReply(6)),
+    ),
+    Case("transcribing-empty-listen", TRANSCRIBING, TranscriptReady(5, "  "), Phase.LISTENING),
+    Case(
+        "transcribing-mhm-is-an-answer",
+        TRANSCRIBING,
+        TranscriptReady(5, "mhm"),
+        Phase.PROCESSING,
+        (CommitUserTurn("mhm"), StartReply(6)),
+    ),
+    Case(
+        "transcribing-goodbye-closes",
+        TRANSCRIBING,
+        TranscriptReady(5, "OK, thanks. Bye!"),
+        Phase.CLOSING,
+        (CommitUserTurn("OK, thanks. Bye!"), SpeakLine(6, CannedLine.CLOSING)),
+    ),
+    Case(
+        "transcribing-failed-apology",
+        TRANSCRIBING,
+        TranscriptionFailed(5),
+        Phase.PROCESSING,
+        (SpeakLine(6, CannedLine.APOLOGY),),
+    ),
+    *(ignored(f"transcribing-stale-{type(e).__name__}", TRANSCRIBING, e) for e in STALE),
+    Case("transcribing-hangup", TRANSCRIBING, CallerHungUp(), Phase.ENDED),
+    # PROCESSING: reply requested, no audio yet
+    ignored("answering-tick", ANSWERING, Tick()),
+    Case(
+        "answering-first-audio-timeout",
+        ANSWERING,
+        Tick(),
+        Phase.PROCESSING,
+        (CancelReply(5), SpeakLine(6, CannedLine.APOLOGY)),
+        now=14_900,
+    ),
+    Case(
+        "answering-caller-resumes-cancels",
+        ANSWERING_CALLER,
+        Tick(),
+        Phase.LISTENING,
+        (CancelReply(5),),
+    ),
+    Case(
+        "answering-caller-short-keeps-reply",
+        replace(ANSWERING, caller_speech=CallerSpeech(9_500, 9_600)),
+        Tick(0.9),
+        Phase.PROCESSING,
+        now=9_800,
+    ),
+    Case("answering-speech-starts", ANSWERING, STARTED, Phase.PROCESSING),
+    Case(
+        "answering-long-speech-cancels",
+        ANSWERING,
+        speech(500),
+        Phase.PROCESSING,
+        (CancelReply(5), StartTranscription(6, speech(500))),
+    ),
+    Case(
+        "answering-short-speech-transcribed",
+        ANSWERING,
+        speech(200),
+        Phase.PROCESSING,
+        (StartTranscription(6, speech(200)),),
+    ),
+    Case("answering-first-audio", ANSWERING, FirstAudioOut(5), Phase.SPEAKING),
+    Case(
+        "answering-first-audio-over-long-speech",
+        ANSWERING_CALLER,
+        FirstAudioOut(5),
+        Phase.INTERRUPTED,
+        (SendClear(5),),
+    ),
+    Case(
+        "answering-empty-reply-done",
+        ANSWERING,
+        PlaybackDone(5),
+        Phase.LISTENING,
+        (CommitAssistantTurn(5, interrupted=False),),
+    ),
+    Case(
+        "answering-failed-apology",
+        ANSWERING,
+        ReplyFailed(5),
+        Phase.PROCESSING,
+        (CancelReply(5), SpeakLine(6, CannedLine.APOLOGY)),
+    ),
+    Case(
+        "answering-failed-caller-talking",
+        ANSWERING_CALLER,
+        ReplyFailed(5),
+        Phase.LISTENING,
+        (CancelReply(5),),
+    ),
+    Case(
+        "greeting-failed-no-apology", GREETING, ReplyFailed(5), Phase.LISTENING, (CancelReply(5),)
+    ),
+    *(ignored(f"answering-stale-{type(e).__name__}", ANSWERING, e) for e in STALE),
+    Case("answering-hangup", ANSWERING, CallerHungUp(), Phase.ENDED, (CancelReply(5),)),
+    # SPEAKING
+    ignored("speaking-call-again", SPEAKING, CallStarted()),
+    ignored("speaking-tick", SPEAKING, Tick()),
+    Case("speaking-voiced-below-minimum", SPEAKING_CALLER, Tick(0.9), Phase.SPEAKING, now=10_299),
+    ignored("speaking-silence-after-cough", SPEAKING_CALLER, Tick(0.1), now=11_000),
+    Case(
+        "speaking-barge-in",
+        SPEAKING_CALLER,
+        Tick(0.9),
+        Phase.INTERRUPTED,
+        (SendClear(5),),
+        now=10_300,
+    ),
+    Case("speaking-speech-starts", SPEAKING, STARTED, Phase.SPEAKING),
+    Case(
+        "speaking-speech-confirmed-late-barges",
+        SPEAKING,
+        STARTED_LONG,
+        Phase.INTERRUPTED,
+        (SendClear(5),),
+    ),
+    Case("speaking-cough-ignored", SPEAKING_CALLER, speech(200), Phase.SPEAKING),
+    Case(
+        "speaking-long-speech-between-ticks",
+        SPEAKING_CALLER,
+        speech(600),
+        Phase.INTERRUPTED,
+        (SendClear(5), StartTranscription(6, speech(600))),
+    ),
+    ignored("speaking-first-audio-again", SPEAKING, FirstAudioOut(5)),
+    Case(
+        "speaking-done",
+        SPEAKING,
+        PlaybackDone(5),
+        Phase.LISTENING,
+        (CommitAssistantTurn(5, interrupted=False),),
+    ),
+    Case(
+        "speaking-failed-mid-reply",
+        SPEAKING,
+        ReplyFailed(5),
+        Phase.PROCESSING,
+        (
+            SendClear(5),
+            CancelReply(5),
+            CommitAssistantTurn(5, interrupted=True),
+            SpeakLine(6, CannedLine.APOLOGY),
+        ),
+    ),
+    Case(
+        "speaking-late-words-supersede",
+        SPEAKING_LATE_STT,
+        TranscriptReady(6, "wait, no"),
+        Phase.PROCESSING,
+        (
+            SendClear(5),
+            CancelReply(5),
+            CommitAssistantTurn(5, interrupted=True),
+            CommitUserTurn("wait, no"),
+            StartReply(7),
+        ),
+    ),
+    Case("speaking-late-backchannel", SPEAKING_LATE_STT, TranscriptReady(6, "mhm"), Phase.SPEAKING),
+    *(ignored(f"speaking-stale-{type(e).__name__}", SPEAKING, e) for e in STALE),
+    Case(
+        "speaking-hangup",
+        SPEAKING,
+        CallerHungUp(),
+        Phase.ENDED,
+        (CancelReply(5), CommitAssistantTurn(5, interrupted=True)),
+    ),
+    # INTERRUPTED
+    ignored("interrupted-call-again", INTERRUPTED, CallStarted()),
+    ignored("interrupted-tick", INTERRUPTED, Tick()),
+    Case("interrupted-speech-starts", JUDGING, STARTED, Phase.INTERRUPTED),
+    Case(
+        "interrupted-speech-ends",
+        INTERRUPTED,
+        speech(600),
+        Phase.INTERRUPTED,
+        (StartTranscription(6, speech(600)),),
+    ),
+    Case(
+        "interrupted-short-speech-ends",
+        INTERRUPTED,
+        speech(100),
+        Phase.INTERRUPTED,
+        (StartTranscription(6, speech(100)),),
+    ),
+    ignored("interrupted-first-audio", INTERRUPTED, FirstAudioOut(5)),
+    Case(
+        "interrupted-playback-raced-clear",
+        INTERRUPTED,
+        PlaybackDone(5),
+        Phase.LISTENING,
+        (CommitAssistantTurn(5, interrupted=False),),
+    ),
+    Case(
+        "interrupted-reply-failed",
+        INTERRUPTED,
+        ReplyFailed(5),
+        Phase.LISTENING,
+        (CancelReply(5), CommitAssistantTurn(5, interrupted=True)),
+    ),
+    Case(
+        "interrupted-words-confirm",
+        JUDGING,
+        TranscriptReady(6, "Hold on, what about Tuesday?"),
+        Phase.PROCESSING,
+        (
+            CancelReply(5),
+            CommitAssistantTurn(5, interrupted=True),
+            CommitUserTurn("Hold on, what about Tuesday?"),
+            StartReply(7),
+        ),
+    ),
+    Case(
+        "interrupted-no-words-resumes",
+        JUDGING,
+        TranscriptReady(6, ""),
+        Phase.SPEAKING,
+        (ResumeReply(5),),
+    ),
+    Case(
+        "interrupted-backchannel-resumes",
+        JUDGING,
+        TranscriptReady(6, "Uh-huh."),
+        Phase.SPEAKING,
+        (ResumeReply(5),),
+    ),
+    Case(
+        "interrupted-no-words-caller-still-talking",
+        replace(JUDGING, caller_speech=CallerSpeech(9_950, 9_950)),
+        TranscriptReady(6, ""),
+        Phase.INTERRUPTED,
+    ),
+    Case(
+        "interrupted-goodbye",
+        JUDGING,
+        TranscriptReady(6, "bye"),
+        Phase.CLOSING,
+        (
+            CancelReply(5),
+            CommitAssistantTurn(5, interrupted=True),
+            CommitUserTurn("bye"),
+            SpeakLine(7, CannedLine.CLOSING),
+        ),
+    ),
+    Case(
+        "interrupted-stt-failed",
+        JUDGING,
+        TranscriptionFailed(6),
+        Phase.PROCESSING,
+        (
+            CancelReply(5),
+            CommitAssistantTurn(5, interrupted=True),
+            SpeakLine(7, CannedLine.APOLOGY),
+        ),
+    ),
+    Case(
+        "interrupted-stt-timeout",
+        JUDGING,
+        Tick(),
+        Phase.PROCESSING,
+        (
+            CancelReply(5),
+            CommitAssistantTurn(5, interrupted=True),
+            SpeakLine(7, CannedLine.APOLOGY),
+        ),
+        now=12_900,
+    ),
+    *(ignored(f"interrupted-stale-{type(e).__name__}", INTERRUPTED, e) for e in STALE),
+    Case(
+        "interrupted-hangup",
+        INTERRUPTED,
+        CallerHungUp(),
+        Phase.ENDED,
+        (CancelReply(5), CommitAssistantTurn(5, interrupted=True)),
+    ),
+    # CLOSING
+    ignored("closing-call-again", CLOSING, CallStarted()),
+    ignored("closing-tick", CLOSING, Tick()),
+    Case("closing-watchdog", CLOSING, Tick(), Phase.ENDED, (CancelReply(5), HangUp()), now=24_000),
+    *(
+        ignored(f"closing-{type(e).__name__}", CLOSING, e)
+        for e in (STARTED_LONG, speech(900), TranscriptReady(5, "wait"), TranscriptionFailed(5))
+    ),
+    Case("closing-first-audio", CLOSING, FirstAudioOut(5), Phase.CLOSING),
+    Case(
+        "closing-done-hangs-up",
+        CLOSING,
+        PlaybackDone(5),
+        Phase.ENDED,
+        (CommitAssistantTurn(5, interrupted=False), HangUp()),
+    ),
+    Case("closing-failed-hangs-up", CLOSING, ReplyFailed(5), Phase.ENDED, (HangUp(),)),
+    *(ignored(f"closing-stale-{type(e).__name__}", CLOSING, e) for e in STALE[2:]),
+    Case("closing-hangup", CLOSING, CallerHungUp(), Phase.ENDED, (CancelReply(5),)),
+    # ENDED
+    *(
+        ignored(f"ended-{type(e).__name__}", ENDED, e)
+        for e in (CallStarted(), Tick(), STARTED, speech(500), CallerHungUp(), *STALE)
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_transition(case: Case) -> None:
+    result = step(case.state, case.event, case.now, case.params)
+    if case.phase is None:
+        assert result == Step(case.state, ignored=result.ignored)
+        assert result.ignored
+        return
+    assert result.state.phase is case.phase
+    assert result.actions == case.actions
+    assert result.ignored is None
+
+
+def test_table_covers_every_phase_and_event() -> None:
+    covered = {(c.state.phase, type(c.event)) for c in CASES}
+    every = {(phase, kind) for phase in Phase for kind in typing.get_args(Event)}
+    assert every - covered == set()
+
+
+def test_barge_in_confirmed_keeps_no_words_unheard_and_answers_the_caller() -> None:
+    """Cancelled reply before audio: the caller's words are still owed an answer."""
+    cancelled = step(ANSWERING_CALLER, Tick(), NOW, P).state
+    assert cancelled.unanswered and cancelled.reply is None
+    ended = step(cancelled, speech(700), NOW + 400, P)
+    later = step(ended.state, TranscriptReady(6, ""), NOW + 500, P)
+    assert later.actions == (StartReply(7),)
+
+
+def test_params_from_settings() -> None:
+    settings = Settings(
+        vad_min_silence_ms=350,
+        turn_interrupt_min_speech_ms=250,
+        turn_goodbye_phrases=["See you"],
+        greeting_text=" ",
+    )
+    params = TurnParams.from_settings(settings)
+    assert params.segmenter.min_silence_ms == 350
+    assert params.interrupt_min_speech_ms == 250
+    assert params.is_goodbye("OK, see you!") and not params.is_goodbye("bye")
+    assert not params.greet
+
+
+@pytest.mark.parametrize(
+    ("text", "goodbye"),
+    [("Goodbye.", True), ("thanks, bye-bye", True), ("I said goodbye to him", False), ("", False)],
+)
+def test_goodbye_is_the_utterance_ending(text: str, goodbye: bool) -> None:
+    assert P.is_goodbye(text) is goodbye
+
+
+# ---- scripted calls on a virtual clock --------------------------------------------------------------
+
+
+class Call:
+    """Feeds events at virtual times and collects actions."""
+
+    def __init__(self, params: TurnParams = P) -> None:
+        self.params = params
+        self.state = TurnState()
+        self.log: list[tuple[float, Action]] = []
+
+    def at(self, now_ms: float, event: Event) -> tuple[Action, ...]:
+        result = step(self.state, event, now_ms, self.params)
+        self.state = result.state
+        self.log += [(now_ms, action) for action in result.actions]
+        return result.actions
+
+    def caller_speaks(self, start_ms: int, end_ms: int, tick_ms: int = 32) -> list[Action]:
+        """Segmenter events for speech [start, end) with ticks every VAD window meanwhile."""
+        actions = list(self.at(start_ms + 96, SpeechStarted(start_ms, start_ms + 96)))
+        for now in range(start_ms + 96 + tick_ms, end_ms + 400, tick_ms):
+            actions += self.at(now, Tick(0.9 if now <= end_ms else 0.05))
+        actions += self.at(end_ms + 400, SpeechEnded(start_ms, end_ms, end_ms + 400))
+        return actions
+
+
+def test_scripted_call_with_cough_false_interruption_and_barge_in() -> None:
+    call = Call()
+    assert call.at(0, CallStarted()) == (SpeakLine(1, CannedLine.GREETING),)
+    call.at(150, FirstAudioOut(1))
+    assert call.at(2_000, PlaybackDone(1)) == (CommitAssistantTurn(1, False),)
+
+    # The caller asks something.
+    assert call.caller_speaks(2_500, 4_000)[-1] == StartTranscription(
+        2, SpeechEnded(2_500, 4_000, 4_400)
+    )
+    assert call.at(4_550, TranscriptReady(2, "Do you open on Sunday?")) == (
+        CommitUserTurn("Do you open on Sunday?"),
+        StartReply(3),
+    )
+    call.at(4_900, FirstAudioOut(3))
+
+    # A cough over the agent: nothing happens.
+    assert call.caller_speaks(5_500, 5_700) == []
+    assert call.state.phase is Phase.SPEAKING
+
+    # Noise long enough to pause the agent, but no words: the reply resumes.
+    actions = call.caller_speaks(6_000, 6_600)
+    assert actions[0] == SendClear(3) and call.state.phase is Phase.INTERRUPTED
+    assert call.at(7_150, TranscriptReady(4, "")) == (ResumeReply(3),)
+    assert call.state.phase is Phase.SPEAKING
+
+    # A real barge-in.
+    assert call.caller_speaks(8_000, 9_000)[0] == SendClear(3)
+    assert call.at(9_500, TranscriptReady(5, "Sorry, I meant Saturday.")) == (
+        CancelReply(3),
+        CommitAssistantTurn(3, True),
+        CommitUserTurn("Sorry, I meant Saturday."),
+        StartReply(6),
+    )
+    # The clear reached Twilio 400 ms after the caller began (threshold), measured on the clock.
+    clear_at = next(t for t, a in call.log if a == SendClear(3) and t > 8_000)
+    assert 8_400 <= clear_at < 8_400 + 32
+
+    call.at(9_900, FirstAudioOut(6))
+    call.at(12_000, PlaybackDone(6))
+    assert call.caller_speaks(13_000, 13_500)
+    assert call.at(13_700, TranscriptReady(7, "Great, thanks, bye.")) == (
+        CommitUserTurn("Great, thanks, bye."),
+        SpeakLine(8, CannedLine.CLOSING),
+    )
+    call.at(13_800, FirstAudioOut(8))
+    assert call.at(15_000, PlaybackDone(8)) == (CommitAssistantTurn(8, False), HangUp())
+    assert call.state.phase is Phase.ENDED
+
+
+def test_silent_caller_gets_closing_line() -> None:
+    call = Call(replace(P, greet=False))
+    call.at(0, CallStarted())
+    assert call.at(29_999, Tick()) == ()
+    assert call.at(30_000, Tick()) == (SpeakLine(1, CannedLine.CLOSING),)
+
+
+# ---- invariants over random event streams -----------------------------------------------------------
+
+events = st.one_of(
+    st.just(CallStarted()),
+    st.builds(CallStarted, st.booleans()),
+    st.builds(Tick, st.floats(0.0, 1.0)),
+    st.builds(lambda lead: SpeechStarted(0, lead), st.integers(96, 900)),
+    st.builds(lambda d: SpeechEnded(0, d, d + 400), st.integers(96, 2_000)),
+    st.builds(
+        TranscriptReady, st.integers(1, 12), st.sampled_from(["", "uh-huh", "yes please", "bye"])
+    ),
+    st.builds(TranscriptionFailed, st.integers(1, 12)),
+    st.builds(FirstAudioOut, st.integers(1, 12)),
+    st.builds(PlaybackDone, st.integers(1, 12)),
+    st.builds(ReplyFailed, st.integers(1, 12)),
+    st.just(CallerHungUp()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(events, st.integers(0, 4_000)), max_size=60))
+def test_invariants_hold_for_any_event_stream(script: list[tuple[Event, int]]) -> None:
+    state, now = TurnState(), 0.0
+    started: set[int] = set()
+    audible: set[int] = set()
+    cleared: set[int] = set()
+    committed: set[int] = set()
+    for event, gap in [(CallStarted(), 0), *script]:
+        now += gap
+        was_ended = state.phase is Phase.ENDED
+        if (
+            isinstance(event, FirstAudioOut)
+            and state.reply
+            and state.reply.reply_id == event.reply_id
+        ):
+            audible.add(event.reply_id)
+        result = step(state, event, now, P)
+        state = result.state
+        assert not (was_ended and result.actions)
+        for action in result.actions:
+            match action:
+                case StartReply(reply_id) | SpeakLine(reply_id, _):
+                    assert reply_id not in started
+                    started.add(reply_id)
+                case SendClear(reply_id):
+                    assert reply_id in audible
+                    cleared.add(reply_id)
+                case ResumeReply(reply_id):
+                    assert reply_id in cleared
+                case CommitAssistantTurn(reply_id, _):
+                    assert reply_id in started and reply_id not in committed
+                    committed.add(reply_id)
+        reply = state.reply
+        match state.phase:
+            case Phase.LISTENING:
+                assert reply is None and not state.pending
+            case Phase.PROCESSING:
+                assert (reply is not None and not reply.audio_out) or state.pending
+            case Phase.SPEAKING | Phase.INTERRUPTED:
+                assert reply is not None and reply.audio_out
+            case Phase.CLOSING:
+                assert reply is not None and reply.line is not None
