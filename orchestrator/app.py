@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -26,7 +27,7 @@ from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
-from starlette.websockets import WebSocketState
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 from twilio.rest import Client
 
 from orchestrator.call_event_log import append_lifecycle_event
@@ -176,7 +177,8 @@ def create_app(
 
         async def close_transport() -> None:
             if websocket.application_state is WebSocketState.CONNECTED:
-                await websocket.close()
+                with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # already gone
+                    await websocket.close()
 
         session = MediaStreamSession(
             handler_factory, session_options, websocket.send_text, close_transport, metrics, clock

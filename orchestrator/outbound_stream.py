@@ -108,7 +108,9 @@ class OutboundStream:
         for piece in pieces:
             mark = f"{label}#{self._sequence}"
             self._sequence += 1
-            await self._queue.put(_Chunk(mark, label, piece, self._generation))
+            chunk = _Chunk(mark, label, piece, self._generation)
+            await self._queue.put(chunk)
+            self.tracker.chunk_queued(mark, chunk.duration_ms, label)
             self._metrics.outbound_queue_depth.inc()
         return mark
 
@@ -144,7 +146,7 @@ class OutboundStream:
                     await self._send_text(media_message(self._stream_sid, payload))
                     self._metrics.media_messages_out.inc()
                 await self._send_text(mark_message(self._stream_sid, chunk.mark))
-                self.tracker.chunk_sent(chunk.mark, chunk.duration_ms, chunk.label)
+                self.tracker.chunk_sent(chunk.mark)
                 self._heard_samples[chunk.mark] = (chunk.pcm8k, 0)
 
     def mark_received(self, name: str) -> MarkAck:

@@ -9,8 +9,8 @@ echoes a mark once the audio before it has played, so:
   since that start, capped at its duration (an estimate, refined by its own mark);
 - later chunks have not started.
 
-``clear`` freezes that picture: the head keeps its estimate, the rest count as unheard. Twilio then
-echoes the marks of the cleared chunks; they are recognised and change nothing.
+``clear`` freezes that picture: the head keeps its estimate, the rest (queued ones too) count as
+unheard. Twilio then echoes the marks of the cleared chunks; they are recognised and change nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from enum import Enum
 
 
 class ChunkState(Enum):
+    QUEUED = "queued"  # accepted, not yet sent to Twilio
     PENDING = "pending"  # sent, mark not yet echoed (playing or waiting in Twilio's buffer)
     PLAYED = "played"  # mark echoed: heard in full
     CLEARED = "cleared"  # dropped by a clear; played_ms is what was heard of it
@@ -68,6 +69,7 @@ class PlayoutTracker:
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
+        self._queued: dict[str, tuple[str, float]] = {}  # mark -> (label, duration_ms), in order
         self._pending: deque[_Pending] = deque()
         self._settled: dict[str, ChunkPlayout] = {}
         self._cleared_awaiting_echo: set[str] = set()
@@ -77,12 +79,18 @@ class PlayoutTracker:
 
     # ---- updates -------------------------------------------------------------------------------
 
-    def chunk_sent(self, mark: str, duration_ms: float, label: str) -> None:
-        """Register a chunk right after its media and mark went out."""
-        if mark in self._settled or any(p.mark == mark for p in self._pending):
+    def chunk_queued(self, mark: str, duration_ms: float, label: str) -> None:
+        """Register a chunk accepted for sending (so ``chunk(mark)`` knows it from then on)."""
+        known = mark in self._queued or mark in self._settled
+        if known or any(p.mark == mark for p in self._pending):
             raise ValueError(f"mark {mark!r} already used on this stream")
         if duration_ms < 0:
             raise ValueError(f"negative duration {duration_ms}")
+        self._queued[mark] = (label, duration_ms)
+
+    def chunk_sent(self, mark: str) -> None:
+        """A queued chunk's media and mark went out just now."""
+        label, duration_ms = self._queued.pop(mark)
         self._pending.append(_Pending(mark, label, duration_ms, self._clock()))
 
     def mark_received(self, mark: str) -> MarkAck:
@@ -125,7 +133,12 @@ class PlayoutTracker:
             self._settle(snapshot)
             self._cleared_awaiting_echo.add(chunk.mark)
             cut.append(snapshot)
+        for mark, (label, duration_ms) in self._queued.items():
+            snapshot = ChunkPlayout(mark, label, duration_ms, ChunkState.CLEARED, 0.0, None)
+            self._settle(snapshot)
+            cut.append(snapshot)
         self._pending.clear()
+        self._queued.clear()
         self._head_free_since = self._clock()
         return tuple(cut)
 
@@ -135,6 +148,9 @@ class PlayoutTracker:
         """The chunk's playout now. KeyError for a mark never sent."""
         if mark in self._settled:
             return self._settled[mark]
+        if mark in self._queued:
+            label, duration_ms = self._queued[mark]
+            return ChunkPlayout(mark, label, duration_ms, ChunkState.QUEUED, 0.0, None)
         for index, chunk in enumerate(self._pending):
             if chunk.mark == mark:
                 if index == 0:

@@ -66,6 +66,24 @@ class Settings(BaseSettings):
         description="said when the models are unreachable at call start",
     )
 
+    # LLM (see orchestrator/llm_client.py; the model is served by Triton's vLLM backend)
+    llm_model: str = Field("llm", description="Triton model name of the LLM")
+    llm_system_prompt: str = Field(
+        "You are a friendly phone assistant. Answer in one or two short spoken sentences, "
+        "without lists, markdown or emojis.",
+        description="folded into the first user turn (Gemma has no system role)",
+    )
+    llm_max_tokens: int = Field(96, ge=1, description="cap on the tokens of one agent turn")
+    llm_temperature: float = Field(0.7, ge=0.0, le=2.0, description="0 = greedy")
+    llm_top_p: float = Field(0.95, gt=0.0, le=1.0)
+    llm_stop: list[str] = Field(
+        default_factory=lambda: ["<end_of_turn>", "<start_of_turn>"],
+        description="generation stops before any of these (the end of the model's turn)",
+    )
+    llm_first_token_timeout_ms: int = Field(
+        3000, gt=0, description="no first token by then -> the turn fails (apology)"
+    )
+
     # Phrase chunker: LLM text -> TTS requests (see orchestrator/phrase_chunker.py)
     chunk_first_min_words: int = Field(
         3, ge=1, description="the first chunk may end at a clause once it has this many words"

@@ -111,8 +111,9 @@ def parse_inbound(text: str) -> InboundEvent:
         raise MalformedMessage("message without an 'event' string")
     if event == "media":
         media = _object(message, "media")
+        encoded = _text(media, "payload")
         try:
-            payload = base64.b64decode(_text(media, "payload"), validate=True)
+            payload = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise MalformedMessage("media payload is not valid base64") from None
         return Media(

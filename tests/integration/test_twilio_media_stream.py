@@ -1,0 +1,331 @@
+"""The media stream end to end: real uvicorn, a real WebSocket client speaking Twilio's protocol,
+outbound audio played back at real time with real mark echo timing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from benchmarks.twilio_phone import SimulatedTwilioCall, serve_app
+from orchestrator import mulaw
+from orchestrator.app import create_app
+from orchestrator.call_handler import CallInfo, CallOutput, StopReason
+from orchestrator.playout import ChunkPlayout, ChunkState
+from orchestrator.settings import Settings
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@dataclass
+class ScriptedHandler:
+    """Collects what the edge delivers; the test drives the output directly."""
+
+    started: asyncio.Future[tuple[CallInfo, CallOutput]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    stopped: asyncio.Future[StopReason] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    audio: list[npt.NDArray[np.int16]] = field(default_factory=list)
+    digits: list[str] = field(default_factory=list)
+    marks_played: list[ChunkPlayout] = field(default_factory=list)
+    mark_arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def on_start(self, call: CallInfo, output: CallOutput) -> None:
+        self.started.set_result((call, output))
+
+    async def on_audio(self, pcm16k: npt.NDArray[np.int16]) -> None:
+        self.audio.append(pcm16k)
+
+    async def on_dtmf(self, digit: str) -> None:
+        self.digits.append(digit)
+
+    async def on_mark_played(self, chunk: ChunkPlayout) -> None:
+        self.marks_played.append(chunk)
+        self.mark_arrived.set()
+
+    async def played(self, output: CallOutput, mark: str) -> None:
+        """Returns once the chunk with ``mark`` has been heard in full."""
+        while output.playout.chunk(mark).state is not ChunkState.PLAYED:
+            self.mark_arrived.clear()
+            await asyncio.wait_for(self.mark_arrived.wait(), 5)
+
+    async def on_stop(self, reason: StopReason) -> None:
+        self.stopped.set_result(reason)
+
+
+@dataclass
+class Edge:
+    ws_url: str
+    recordings: Path
+    handlers: list[ScriptedHandler] = field(default_factory=list)
+    created: asyncio.Queue[ScriptedHandler] = field(default_factory=asyncio.Queue)
+
+    def factory(self) -> ScriptedHandler:
+        self.handlers.append(ScriptedHandler())
+        self.created.put_nowait(self.handlers[-1])
+        return self.handlers[-1]
+
+    def handler(self) -> ScriptedHandler:
+        return self.handlers[-1]
+
+    async def started_output(self) -> CallOutput:
+        handler = await asyncio.wait_for(self.created.get(), 5)
+        _, output = await asyncio.wait_for(handler.started, 5)
+        return output
+
+
+def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.4) -> npt.NDArray[np.float32]:
+    t = np.arange(int(rate * seconds)) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def sounding_samples(pcm: npt.NDArray[np.int16]) -> int:
+    """Samples within a tone (a tone's zero crossings are single zero samples; silence is runs)."""
+    window = np.lib.stride_tricks.sliding_window_view(np.abs(pcm.astype(np.int32)), 9)
+    return int(np.count_nonzero(window.max(axis=1))) + 8 if len(pcm) >= 9 else 0
+
+
+def peak_hz(pcm: npt.NDArray[np.int16] | npt.NDArray[np.float32], rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(np.asarray(pcm, dtype=np.float64)))
+    return float(np.fft.rfftfreq(len(pcm), 1.0 / rate)[np.argmax(spectrum)])
+
+
+@pytest.fixture
+async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
+    settings = Settings(
+        recordings_dir=str(tmp_path),
+        playout_chunk_ms=200,
+        playout_max_lead_ms=500,
+        recording_flush_ms=100,
+    )
+    edge = Edge("", tmp_path)
+    async with serve_app(create_app(settings, handler_factory=edge.factory)) as base:
+        edge.ws_url = base.replace("http", "ws") + "/twilio/media"
+        yield edge
+
+
+async def started_call(edge: Edge, **kwargs: str) -> tuple[SimulatedTwilioCall, CallOutput]:
+    call = SimulatedTwilioCall(edge.ws_url, **kwargs)
+    await call.connect()
+    return call, await edge.started_output()
+
+
+def read_recording(
+    edge: Edge, call: SimulatedTwilioCall
+) -> tuple[np.ndarray, list[dict[str, object]]]:
+    stem = edge.recordings / f"{call.call_sid}-{call.stream_sid}"
+    with wave.open(str(stem.with_suffix(".wav"))) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8000)
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), np.int16).reshape(-1, 2)
+    return frames, read_events(stem.with_suffix(".jsonl"))
+
+
+def read_events(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_caller_audio_arrives_as_16k_pcm(edge: Edge) -> None:
+    call, _ = await started_call(edge, parameters={"From": "+15551230000"})
+    call_info, _ = edge.handler().started.result()
+    assert call_info.call_sid == call.call_sid
+    assert call_info.custom_parameters == {"From": "+15551230000"}
+    caller = (tone(440, 1.0, 8000) * 32767).astype(np.int16)
+    await call.send_audio_realtime(caller)
+    await call.send_dtmf("7")
+    await call.stop()
+    assert await asyncio.wait_for(edge.handler().stopped, 5) is StopReason.STOPPED
+
+    received = np.concatenate(edge.handler().audio)
+    assert received.dtype == np.int16
+    assert 16000 - 1100 <= len(received) <= 16000  # the resampler holds back at most a block
+    assert abs(peak_hz(received[2000:], 16000) - 440) < 3
+    assert edge.handler().digits == ["7"]
+
+    frames, events = read_recording(edge, call)
+    assert abs(len(frames) - 8000) < 200
+    assert abs(peak_hz(frames[:8000, 0], 8000) - 440) < 3
+    assert not frames[:, 1].any()  # the agent said nothing
+    assert [e["event"] for e in events] == ["start", "dtmf", "stop", "end"]
+
+
+async def test_agent_audio_goes_out_as_mulaw_at_real_time(edge: Edge) -> None:
+    call, output = await started_call(edge)
+    reply = tone(600, 2.0, 16000)
+    mark = await output.send_audio(reply, 16000, "reply-1")
+    await asyncio.sleep(0.5)
+    # With a 500 ms lead the sender is only a little ahead of playout.
+    assert call.log.played_ms() <= 500 + 500 + 250
+    await edge.handler().played(output, mark)
+
+    arrivals = call.log.media_arrivals
+    assert sum(size for _, size in arrivals) == 16000  # 2 s at 8 kHz, one byte per sample
+    first, last = arrivals[0][0], arrivals[-1][0]
+    # Paced by playout: the last chunk leaves about (2 s - lead - one chunk) after the first.
+    assert 2.0 - 0.5 - 0.2 - 0.15 <= last - first <= 2.0
+    played = mulaw.decode(call.log.played_mulaw())
+    assert abs(peak_hz(played, 8000) - 600) < 2
+    assert np.abs(played).max() > 0.3 * 32767
+
+    assert output.playout.heard_ms("reply-1") == 2000.0  # every chunk acked: exact
+    assert [c.mark for c in edge.handler().marks_played] == [m for _, m in call.log.marks_echoed]
+    assert all(c.fully_played for c in edge.handler().marks_played)
+    # Marks came back when the audio before them had played at real time.
+    chunk_ends = np.cumsum([c.duration_ms for c in edge.handler().marks_played]) / 1000.0
+    echo_times = np.array([t for t, _ in call.log.marks_echoed]) - call.log.played[0].start
+    assert np.allclose(echo_times, chunk_ends, atol=0.05)
+    await call.stop()
+    await asyncio.wait_for(edge.handler().stopped, 5)
+
+    frames, events = read_recording(edge, call)
+    agent = frames[:, 1]
+    # All 2 s of the reply in the right channel (give or take the ms-sized timing of mark round trips).
+    assert abs(sounding_samples(agent) - 16000) <= 80
+    start = np.flatnonzero(agent)[0]
+    assert abs(peak_hz(agent[start : start + 8000], 8000) - 600) < 2
+    assert sum(e["event"] == "mark" for e in events) == 10
+
+
+async def test_clear_stops_outbound_audio_at_once(edge: Edge) -> None:
+    call, output = await started_call(edge)
+    await output.send_audio(tone(600, 3.0, 16000), 16000, "long-reply")
+    await asyncio.sleep(1.05)
+    sent_before = len(call.log.media_arrivals)
+    cut = await output.clear()
+    await asyncio.sleep(0.4)
+    assert len(call.log.clears) == 1
+    assert len(call.log.media_arrivals) == sent_before  # nothing after the clear
+
+    heard_by_phone = call.log.played_ms()
+    heard_by_edge = output.playout.heard_ms("long-reply")
+    assert 900 <= heard_by_phone <= 1200
+    assert abs(heard_by_edge - heard_by_phone) < 60  # the head chunk's elapsed-time estimate
+    # Acked chunks are exact; the head is cut with its estimate; the rest count as unheard.
+    acked = [c for c in edge.handler().marks_played if c.label == "long-reply"]
+    assert all(c.played_ms == c.duration_ms == 200 for c in acked)
+    assert sum(c.played_ms for c in acked) + sum(c.played_ms for c in cut) == pytest.approx(
+        heard_by_edge
+    )
+    assert cut[0].state is ChunkState.CLEARED and 0 <= cut[0].played_ms <= 200
+    assert all(c.played_ms == 0 for c in cut[1:])
+    # Twilio's echoes of the cleared marks were recognised, not reported as played.
+    assert len(edge.handler().marks_played) == len(acked)
+
+    await output.send_audio(tone(800, 0.3, 16000), 16000, "after-clear")
+    await asyncio.sleep(0.6)
+    assert output.playout.heard_ms("after-clear") == 300.0
+    await call.stop()
+    await asyncio.wait_for(edge.handler().stopped, 5)
+
+    frames, events = read_recording(edge, call)
+    heard_samples = sounding_samples(frames[:, 1])
+    assert abs(heard_samples / 8 - (heard_by_edge + 300)) < 30  # exactly what was heard
+    clear_events = [e for e in events if e["event"] == "clear"]
+    assert len(clear_events) == 1 and clear_events[0]["cut"]
+
+
+async def test_backpressure_bounds_the_queue(tmp_path: Path) -> None:
+    settings = Settings(
+        recordings_dir=str(tmp_path), playout_max_lead_ms=200, outbound_queue_chunks=2
+    )
+    edge = Edge("", tmp_path)
+    async with serve_app(create_app(settings, handler_factory=edge.factory)) as base:
+        edge.ws_url = base.replace("http", "ws") + "/twilio/media"
+        call, output = await started_call(edge)
+        send = asyncio.create_task(output.send_audio(tone(500, 2.0, 8000), 8000, "r"))
+        await asyncio.sleep(0.3)
+        assert not send.done()  # 10 chunks cannot fit a queue of 2 + a 200 ms lead
+        await asyncio.wait_for(send, 3)
+        await call.stop()
+
+
+async def test_bad_input_is_logged_and_the_call_carries_on(
+    edge: Edge, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="orchestrator")
+    call = SimulatedTwilioCall(edge.ws_url)
+    await call.connect(send_start=False)
+    await call.send_json(call.media_message(b"\xff" * 160, 0))  # media before start
+    await call.send_start()
+    output = await edge.started_output()
+    await call.ws.send("{not json")
+    await call.send_json({"event": "party", "streamSid": call.stream_sid})
+    bad_base64 = call.media_message(b"", 20)
+    bad_base64["media"]["payload"] = "%%%not-base64%%%"
+    await call.send_json(bad_base64)
+    await call.send_json(call.media_message(b"\xff" * 20_000, 40))  # a 2.5 s media frame
+    await call.ws.send("x" * 100_000)  # an oversized message
+    await call.send_json(call.start_message())  # a second start
+    await call.ws.send(b"\x00\x01")  # binary
+    await call.send_json({"event": "mark", "streamSid": call.stream_sid, "mark": {"name": "?"}})
+    # The call carries on: audio in and out still work.
+    await call.send_audio_realtime((tone(440, 0.4, 8000) * 32767).astype(np.int16))
+    mark = await output.send_audio(tone(600, 0.2, 16000), 16000, "still-here")
+    await edge.handler().played(output, mark)
+    await call.abort()  # abrupt disconnect, no stop
+    assert await asyncio.wait_for(edge.handler().stopped, 5) is StopReason.DISCONNECTED
+
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for expected in (
+        "bad input (media_before_start)",
+        "bad input (malformed): invalid JSON",
+        "bad input (unknown_event): unknown event 'party'",
+        "bad input (malformed): media payload is not valid base64",
+        "bad input (oversized): media payload of 20000 bytes",
+        "bad input (oversized): message of",
+        "bad input (second_start)",
+        "bad input (binary)",
+        "bad input (unknown_mark)",
+        "WebSocket closed",
+        "stream ended (disconnected)",
+    ):
+        assert expected in logged, expected
+    assert all(
+        getattr(r, "call_sid", call.call_sid) == call.call_sid
+        for r in caplog.records
+        if r.getMessage().startswith("bad input (second")
+    )
+
+    frames, events = read_recording(edge, call)
+    caller = frames[np.flatnonzero(frames[:, 0])[0] :, 0]
+    assert abs(peak_hz(caller[:3000], 8000) - 440) < 3
+    assert abs(sounding_samples(frames[:, 1]) - 1600) <= 16
+    reasons = [e["reason"] for e in events if e["event"] == "bad_input"]
+    assert reasons == [
+        "malformed",
+        "unknown_event",
+        "malformed",
+        "oversized",
+        "oversized",
+        "second_start",
+        "binary",
+        "unknown_mark",
+    ]
+    assert events[-1] == {**events[-1], "event": "end", "reason": "disconnected"}
+
+
+async def test_tone_responder_answers_dtmf_and_hangs_up(tmp_path: Path) -> None:
+    settings = Settings(recordings_dir=str(tmp_path))
+    async with serve_app(create_app(settings)) as base:
+        call = SimulatedTwilioCall(base.replace("http", "ws") + "/twilio/media")
+        await call.connect()
+        await asyncio.sleep(0.4)  # the greeting beep plays
+        await call.send_dtmf("5")
+        await asyncio.sleep(0.5)
+        await call.send_dtmf("#")
+        await asyncio.wait_for(call.closed.wait(), 5)  # the edge closed the stream
+        played = mulaw.decode(call.log.played_mulaw())
+        assert len(played) == 2 * 2400  # 300 ms beep + 300 ms DTMF tone
+        assert abs(peak_hz(played[:2400], 8000) - 440) < 5
+        assert min(abs(peak_hz(played[2400:], 8000) - f) for f in (770, 1336)) < 5
+        events = read_events(tmp_path / f"{call.call_sid}-{call.stream_sid}.jsonl")
+        assert events[-1]["event"] == "end" and events[-1]["reason"] == "hung_up"
