@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serving.launcher import DEFAULT_CACHE_DIR, TritonServerOptions
+from serving.llm_cpu_profile import BACKEND_DIR, llm_cpu_env
 
 PROFILES = ("production", "cpu")
 
@@ -35,6 +36,14 @@ class _Contribution:
 
 # One entry per model that needs CPU overrides: (cache_dir) -> its env and extra backends.
 _CPU_CONTRIBUTIONS: list[Callable[[Path], _Contribution]] = []
+
+
+def _llm_cpu(cache_dir: Path) -> _Contribution:
+    """``llm``: our ``vllm`` stand-in backend running vLLM's CPU engine on SmolLM2-135M-Instruct."""
+    return _Contribution(env=llm_cpu_env(cache_dir), extra_backends={"vllm": BACKEND_DIR})
+
+
+_CPU_CONTRIBUTIONS.append(_llm_cpu)
 
 
 def build_profile(name: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> Profile:

