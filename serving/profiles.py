@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serving.launcher import DEFAULT_CACHE_DIR, TritonServerOptions
+from serving.speech_cpu_profile import speech_cpu_env
 from serving.llm_cpu_profile import BACKEND_DIR, llm_cpu_env
 
 PROFILES = ("production", "cpu")
@@ -69,3 +70,11 @@ def server_options(
         extra_backends=profile.extra_backends,
         **overrides,  # type: ignore[arg-type]
     )
+
+
+def _speech_cpu(cache_dir: Path) -> _Contribution:
+    """``stt`` and ``tts``: Whisper tiny.en (int8) and Piper's voice (see speech_cpu_profile.py)."""
+    return _Contribution(env=speech_cpu_env(cache_dir))
+
+
+_CPU_CONTRIBUTIONS.append(_speech_cpu)

@@ -1,0 +1,156 @@
+"""Triton shell of the speech-to-text model (faster-whisper, decoupled, Python backend).
+
+Contract (see docs/ARCHITECTURE.md):
+  inputs   audio            FP32   [N]  16 kHz mono utterance, 0 < N <= max_audio_s * 16000
+           sample_rate      INT32  [1]  must be 16000
+           language         BYTES  [1]  optional, e.g. "en"
+           prompt           BYTES  [1]  optional, previous turns' text
+  outputs  text             BYTES  [1]  one response per transcribed segment
+           start, end       FP32   [1]  seconds into the audio
+           avg_logprob      FP32   [1]
+           no_speech_prob   FP32   [1]
+           words            BYTES  [W]  word timestamps: text, start, end, probability per word
+           word_start       FP32   [W]
+           word_end         FP32   [W]
+           word_probability FP32   [W]
+Each request gets zero or more segment responses, then an empty response with the FINAL flag. Bad
+input gets one error response (INVALID_ARG) with FINAL; a cancelled request stops before its next
+segment and ends with a CANCELLED error. Requests run in their own threads, so a long utterance does
+not hold up the others (see serving/stt_engine.py on CTranslate2's workers).
+"""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from serving.model_parameters import read_parameters
+from serving.stt_engine import SttEngine, SttInputError, SttOptions, validate_request
+
+DEFAULTS = {
+    "model": "distil-large-v3",
+    "device": "cuda",
+    "compute_type": "float16",
+    "beam_size": "1",
+    "batch_size": "0",
+    "cpu_threads": "0",
+    "num_workers": "4",
+    "word_timestamps": "true",
+    "max_audio_s": "30",
+    "max_prompt_chars": "500",
+}
+FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+
+
+def _optional_text(request, name):
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    if tensor is None:
+        return None
+    values = tensor.as_numpy().reshape(-1)
+    if values.size == 0:
+        return None
+    value = values[0]
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _error(message, code=None):
+    # pb_utils.TritonError exists only once the stub runs the model, not at import: no default here.
+    code = pb_utils.TritonError.INVALID_ARG if code is None else code
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"stt: {message}", code))
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        if not pb_utils.using_decoupled_model_transaction_policy(config):
+            raise pb_utils.TritonModelException("stt must use the decoupled transaction policy")
+        params = read_parameters(config, DEFAULTS)
+        self.options = SttOptions(
+            model=params["model"],
+            device=params["device"],
+            compute_type=params["compute_type"],
+            beam_size=int(params["beam_size"]),
+            batch_size=int(params["batch_size"]),
+            cpu_threads=int(params["cpu_threads"]),
+            num_workers=int(params["num_workers"]),
+            word_timestamps=params["word_timestamps"].lower() == "true",
+            max_audio_s=float(params["max_audio_s"]),
+            max_prompt_chars=int(params["max_prompt_chars"]),
+        )
+        self.engine = SttEngine(self.options)
+        # More threads than CTranslate2 workers would only queue inside CTranslate2.
+        self.pool = ThreadPoolExecutor(
+            max_workers=self.options.num_workers, thread_name_prefix="stt"
+        )
+        pb_utils.Logger.log_info(f"stt ready: {params}")
+
+    def execute(self, requests):
+        for request in requests:
+            self.pool.submit(self._serve, request)
+        return None
+
+    def _serve(self, request):
+        sender = request.get_response_sender()
+        try:
+            self._transcribe(request, sender)
+        except Exception as exc:  # an engine failure must still end the stream
+            pb_utils.Logger.log_error(f"stt: request {request.request_id()!r} failed: {exc!r}")
+            sender.send(
+                _error(f"internal error: {exc}", pb_utils.TritonError.INTERNAL), flags=FINAL
+            )
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _transcribe(self, request, sender):
+        audio = pb_utils.get_input_tensor_by_name(request, "audio").as_numpy()
+        rate = pb_utils.get_input_tensor_by_name(request, "sample_rate").as_numpy().reshape(-1)
+        try:
+            stt_request = validate_request(
+                audio,
+                int(rate[0]) if rate.size else 0,
+                _optional_text(request, "language"),
+                _optional_text(request, "prompt"),
+                self.options,
+            )
+        except SttInputError as exc:
+            sender.send(_error(str(exc)), flags=FINAL)
+            return
+        for sent, segment in enumerate(self.engine.transcribe(stt_request)):
+            if request.is_cancelled():
+                pb_utils.Logger.log_info(
+                    f"stt: request {request.request_id()!r} cancelled after {sent} segments"
+                )
+                sender.send(_error("cancelled", pb_utils.TritonError.CANCELLED), flags=FINAL)
+                return
+            sender.send(self._segment_response(segment))
+        sender.send(flags=FINAL)
+
+    @staticmethod
+    def _segment_response(segment):
+        words = segment.words
+        return pb_utils.InferenceResponse(
+            output_tensors=[
+                pb_utils.Tensor("text", np.array([segment.text.encode()], dtype=np.object_)),
+                pb_utils.Tensor("start", np.array([segment.start], dtype=np.float32)),
+                pb_utils.Tensor("end", np.array([segment.end], dtype=np.float32)),
+                pb_utils.Tensor("avg_logprob", np.array([segment.avg_logprob], dtype=np.float32)),
+                pb_utils.Tensor(
+                    "no_speech_prob", np.array([segment.no_speech_prob], dtype=np.float32)
+                ),
+                pb_utils.Tensor(
+                    "words", np.array([w.text.encode() for w in words], dtype=np.object_)
+                ),
+                pb_utils.Tensor("word_start", np.array([w.start for w in words], dtype=np.float32)),
+                pb_utils.Tensor("word_end", np.array([w.end for w in words], dtype=np.float32)),
+                pb_utils.Tensor(
+                    "word_probability", np.array([w.probability for w in words], dtype=np.float32)
+                ),
+            ]
+        )
+
+    def finalize(self):
+        # Waits for the requests in flight: each ends its stream with FINAL before the model goes.
+        self.pool.shutdown(wait=True)
+        self.engine = None

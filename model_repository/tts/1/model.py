@@ -1,0 +1,174 @@
+"""Triton shell of the text-to-speech model (CSM-1B or Piper, decoupled, Python backend).
+
+Contract (see docs/ARCHITECTURE.md):
+  inputs   text                  BYTES [1]  1..max_text_chars characters
+           speaker_id            INT32 [1]  optional, default 0
+           context_text          BYTES [T]  optional: previous turns, oldest first
+           context_speaker       INT32 [T]
+           context_audio         FP32  [S]  the turns' audio, concatenated
+           context_audio_lengths INT32 [T]  samples of each turn in context_audio
+           context_sample_rate   INT32 [1]
+  outputs  audio                 FP32  [N]  one chunk; the first is short (first_chunk_frames x 80 ms)
+           sample_rate           INT32 [1]
+           text_start, text_end  INT32 [1]  the character span of `text` this chunk voices
+Each request gets one or more audio responses, then an empty response with the FINAL flag. Bad input
+gets one INVALID_ARG error response with FINAL. A cancelled request stops within one frame (CSM) or one
+chunk (Piper) and ends with a CANCELLED error; the server log says how many chunks it had sent
+("tts: request <id> cancelled after <n> chunks"; a finished one logs "finished after <n> chunks").
+"""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from serving.model_parameters import read_parameters
+from serving.tts_engine import (
+    TtsEngineKind,
+    TtsInputError,
+    TtsOptions,
+    build_engine,
+    validate_request,
+)
+
+DEFAULTS = {
+    "engine": "csm",
+    "model": "sesame/csm-1b",
+    "device": "cuda",
+    "dtype": "bfloat16",
+    "piper_voice": "",
+    "max_text_chars": "600",
+    "max_context_turns": "4",
+    "max_context_s": "30",
+    "first_chunk_frames": "2",
+    "chunk_frames": "10",
+    "max_sentence_s": "15",
+    "codec_context_frames": "8",
+    "temperature": "0.9",
+    "max_concurrent": "2",
+}
+FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+
+
+def _values(request, name):
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    return None if tensor is None else tensor.as_numpy().reshape(-1)
+
+
+def _texts(values):
+    if values is None:
+        return []
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _ints(values):
+    return [] if values is None else [int(v) for v in values]
+
+
+def _error(message, code=None):
+    # pb_utils.TritonError exists only once the stub runs the model, not at import: no default here.
+    code = pb_utils.TritonError.INVALID_ARG if code is None else code
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"tts: {message}", code))
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        if not pb_utils.using_decoupled_model_transaction_policy(config):
+            raise pb_utils.TritonModelException("tts must use the decoupled transaction policy")
+        params = read_parameters(config, DEFAULTS)
+        try:
+            engine = TtsEngineKind(params["engine"])
+        except ValueError:
+            raise pb_utils.TritonModelException(
+                f"tts: engine must be one of {[e.value for e in TtsEngineKind]}, got {params['engine']!r}"
+            ) from None
+        self.options = TtsOptions(
+            engine=engine,
+            model=params["model"],
+            device=params["device"],
+            dtype=params["dtype"],
+            piper_voice=params["piper_voice"],
+            max_text_chars=int(params["max_text_chars"]),
+            max_context_turns=int(params["max_context_turns"]),
+            max_context_s=float(params["max_context_s"]),
+            first_chunk_frames=int(params["first_chunk_frames"]),
+            chunk_frames=int(params["chunk_frames"]),
+            max_sentence_s=float(params["max_sentence_s"]),
+            codec_context_frames=int(params["codec_context_frames"]),
+            temperature=float(params["temperature"]),
+        )
+        self.engine = build_engine(self.options)
+        self.pool = ThreadPoolExecutor(
+            max_workers=int(params["max_concurrent"]), thread_name_prefix="tts"
+        )
+        pb_utils.Logger.log_info(
+            f"tts ready ({engine.value}, {self.engine.sample_rate} Hz): {params}"
+        )
+
+    def execute(self, requests):
+        for request in requests:
+            self.pool.submit(self._serve, request)
+        return None
+
+    def _serve(self, request):
+        sender = request.get_response_sender()
+        try:
+            self._synthesize(request, sender)
+        except Exception as exc:  # an engine failure must still end the stream
+            pb_utils.Logger.log_error(f"tts: request {request.request_id()!r} failed: {exc!r}")
+            sender.send(
+                _error(f"internal error: {exc}", pb_utils.TritonError.INTERNAL), flags=FINAL
+            )
+
+    def _parse(self, request):
+        texts = _texts(_values(request, "text"))
+        speaker = _ints(_values(request, "speaker_id"))
+        context_audio = _values(request, "context_audio")
+        rate = _ints(_values(request, "context_sample_rate"))
+        return validate_request(
+            text=texts[0] if texts else "",
+            speaker_id=speaker[0] if speaker else 0,
+            context_text=_texts(_values(request, "context_text")),
+            context_speaker=_ints(_values(request, "context_speaker")),
+            context_audio=np.zeros(0, np.float32) if context_audio is None else context_audio,
+            context_audio_lengths=_ints(_values(request, "context_audio_lengths")),
+            context_sample_rate=rate[0] if rate else 0,
+            engine_sample_rate=self.engine.sample_rate,
+            options=self.options,
+        )
+
+    def _synthesize(self, request, sender):
+        request_id = request.request_id()
+        try:
+            tts_request = self._parse(request)
+        except TtsInputError as exc:
+            sender.send(_error(str(exc)), flags=FINAL)
+            return
+        sent = 0
+        for chunk in self.engine.synthesize(tts_request, request.is_cancelled):
+            if request.is_cancelled():
+                break
+            sender.send(
+                pb_utils.InferenceResponse(
+                    output_tensors=[
+                        pb_utils.Tensor("audio", chunk.samples.astype(np.float32, copy=False)),
+                        pb_utils.Tensor("sample_rate", np.array([chunk.sample_rate], np.int32)),
+                        pb_utils.Tensor("text_start", np.array([chunk.span.start], np.int32)),
+                        pb_utils.Tensor("text_end", np.array([chunk.span.end], np.int32)),
+                    ]
+                )
+            )
+            sent += 1
+        if request.is_cancelled():
+            pb_utils.Logger.log_info(f"tts: request {request_id!r} cancelled after {sent} chunks")
+            sender.send(_error("cancelled", pb_utils.TritonError.CANCELLED), flags=FINAL)
+            return
+        pb_utils.Logger.log_info(f"tts: request {request_id!r} finished after {sent} chunks")
+        sender.send(flags=FINAL)
+
+    def finalize(self):
+        # Waits for the requests in flight: each ends its stream with FINAL before the model goes.
+        self.pool.shutdown(wait=True)
+        self.engine = None

@@ -1,0 +1,63 @@
+"""The CSM engine's code path on a tiny random CSM (noise, but real processor, generation, Mimi)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from serving.tiny_csm import tiny_csm_dir
+from serving.tts_engine import (
+    ContextTurn,
+    TtsEngine,
+    TtsEngineKind,
+    TtsOptions,
+    TtsRequest,
+    build_engine,
+)
+
+CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache"
+
+
+@pytest.fixture(scope="module")
+def csm() -> Iterator[TtsEngine]:
+    options = TtsOptions(
+        engine=TtsEngineKind.CSM,
+        model=str(tiny_csm_dir(CACHE_DIR)),
+        device="cpu",
+        dtype="float32",
+        max_sentence_s=2.0,
+    )
+    yield build_engine(options)
+
+
+def test_streams_small_first_chunk_then_larger_ones_per_sentence(csm: TtsEngine) -> None:
+    text = "Hello there. How are you?"
+    chunks = list(csm.synthesize(TtsRequest(text), lambda: False))
+    assert csm.sample_rate == 24_000
+    assert chunks[0].samples.size == 2 * 1920
+    assert all(c.samples.dtype == np.float32 and c.samples.size % 1920 == 0 for c in chunks)
+    assert max(c.samples.size for c in chunks) == 10 * 1920
+    assert {c.span.of(text) for c in chunks} <= {"Hello there.", "How are you?"}
+    assert all(np.isfinite(c.samples).all() for c in chunks)
+
+
+def test_context_turn_audio_is_accepted(csm: TtsEngine) -> None:
+    turn = ContextTurn("Earlier words.", 1, np.zeros(24_000, np.float32))
+    chunks = list(csm.synthesize(TtsRequest("Hi.", 0, (turn,)), lambda: False))
+    assert chunks and chunks[0].span.of("Hi.") == "Hi."
+
+
+def test_stop_ends_generation_within_a_frame(csm: TtsEngine) -> None:
+    sent = 0
+
+    def should_stop() -> bool:
+        return sent >= 1
+
+    chunks = []
+    for chunk in csm.synthesize(TtsRequest("One long sentence to say."), should_stop):
+        chunks.append(chunk)
+        sent += 1
+    assert len(chunks) == 1
