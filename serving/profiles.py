@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serving.launcher import DEFAULT_CACHE_DIR, TritonServerOptions
-from serving.speech_cpu_profile import speech_cpu_env
 from serving.llm_cpu_profile import BACKEND_DIR, llm_cpu_env
+from serving.speech_cpu_profile import speech_cpu_env
 
 PROFILES = ("production", "cpu")
 
