@@ -19,7 +19,7 @@ from benchmarks.speech_samples import espeak_utterance, read_wav, resample
 from orchestrator.settings import get_settings
 from orchestrator.speech_segmenter import SegmenterParams, SpeechEnded, SpeechSegmenter
 from orchestrator.triton_connection import connect
-from orchestrator.vad_stream import VadStream
+from orchestrator.vad_stream import FloatArray, VadStream
 from serving.launcher import PROJECT_ROOT, TritonServer
 from serving.profiles import build_profile, server_options
 
@@ -32,7 +32,7 @@ DEMO_LINES = (
 )
 
 
-def demo_audio() -> np.ndarray:
+def demo_audio() -> FloatArray:
     """Three caller sentences separated by pauses, with silence around them."""
     pause = np.zeros(RATE, np.float32)
     parts = [pause]
@@ -41,7 +41,7 @@ def demo_audio() -> np.ndarray:
     return np.concatenate(parts)
 
 
-async def find_segments(grpc_url: str, audio: np.ndarray) -> list[SpeechEnded]:
+async def find_segments(grpc_url: str, audio: FloatArray) -> list[SpeechEnded]:
     settings = get_settings()
     segmenter = SpeechSegmenter(
         SegmenterParams(

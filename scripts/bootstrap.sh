@@ -27,20 +27,21 @@ fi
 
 # Reinstall only when the dependency declarations change.
 STAMP=.venv/.client-caller-installed
-WANT="$(cat pyproject.toml scripts/bootstrap.sh scripts/bootstrap.d/*.sh 2>/dev/null | sha256sum | cut -d' ' -f1)"
+shopt -s nullglob
+STEPS=(scripts/bootstrap.d/*.sh)
+WANT="$(cat pyproject.toml scripts/bootstrap.sh "${STEPS[@]}" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "bootstrap: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first and pinned: 2.13.0 is the CPU wheel on this machine's disk; an unpinned torch, asked for
   # by any package, would pull a multi-GB CUDA build.
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[dev,speech,llm]"
+  .venv/bin/python -m pip install -q -e ".[dev,speech,llm,bench]"
   # --no-deps: from nvidia-pytriton we use only the tritonserver 2.51 binary it ships (its numpy<2 pin
   # would constrain the models); silero-vad's ONNX file runs on onnxruntime without its torch dependency.
   .venv/bin/python -m pip install -q --no-deps "nvidia-pytriton==0.7.0" "silero-vad==6.2.3"
   # Per-area steps (e.g. torch's CPU wheel, model conversions), in name order.
-  for step in scripts/bootstrap.d/*.sh; do
-    [ -e "$step" ] || continue
+  for step in "${STEPS[@]}"; do
     echo "bootstrap: $step"
     bash "$step"
   done
