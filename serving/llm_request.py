@@ -78,18 +78,31 @@ def parse_sampling_json(raw: bytes | str | None) -> dict[str, Any]:
 def scalar_field_types(annotations: Mapping[str, Any]) -> dict[str, type]:
     """Public fields of a dataclass-like type -> the scalar type a string value converts to.
 
-    ``float``, ``int | None``, ``Optional[int]`` give float, int, int; other annotations (lists, dicts,
-    unions of several types) give ``object``: the value is passed as it came.
+    ``float``, ``int | None``, ``Optional[int]`` (objects or, under ``from __future__ import annotations``,
+    strings) give float, int, int; other annotations (lists, dicts, unions of several types) give
+    ``object``: the value is passed as it came.
     """
-    scalars: dict[str, type] = {}
-    for name, annotation in annotations.items():
-        if name.startswith("_"):
-            continue
-        if get_origin(annotation) in (Union, types.UnionType):
-            members = [a for a in get_args(annotation) if a is not type(None)]
-            annotation = members[0] if len(members) == 1 else object
-        scalars[name] = annotation if annotation in (int, float, bool, str) else object
-    return scalars
+    return {
+        name: _scalar_type(annotation)
+        for name, annotation in annotations.items()
+        if not name.startswith("_")
+    }
+
+
+_SCALARS: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def _scalar_type(annotation: Any) -> type:
+    if isinstance(annotation, str):
+        text = annotation.replace(" ", "")
+        if text.startswith("Optional[") and text.endswith("]"):
+            text = text[len("Optional[") : -1]
+        members = [m for m in text.split("|") if m != "None"]
+        return _SCALARS.get(members[0], object) if len(members) == 1 else object
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = members[0] if len(members) == 1 else object
+    return annotation if annotation in (int, float, bool, str) else object
 
 
 def coerce_sampling(params: Mapping[str, Any], fields: Mapping[str, type]) -> dict[str, Any]:
