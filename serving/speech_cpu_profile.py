@@ -54,7 +54,9 @@ def tts_cpu_env(cache_dir: Path) -> dict[str, str]:
     if piper_installed():
         settings = {"engine": "piper", "device": "cpu"}
     else:
-        log.warning("piper-tts not installed (extra 'piper-voice'): the CPU tts speaks tiny-CSM noise")
+        log.warning(
+            "piper-tts not installed (extra 'piper-voice'): the CPU tts speaks tiny-CSM noise"
+        )
         settings = tts_csm_cpu_settings(cache_dir)
     return {env_override_name("tts", k): v for k, v in settings.items()}
 
