@@ -179,6 +179,11 @@ health() {
   esac
 }
 
+# On RunPod the public HTTPS address is known inside the pod: Twilio signs requests for that URL.
+if [ -z "${CC_PUBLIC_BASE_URL:-}" ] && [ -n "${RUNPOD_POD_ID:-}" ]; then
+  export CC_PUBLIC_BASE_URL="https://${RUNPOD_POD_ID}-${ORCHESTRATOR_PORT}.proxy.runpod.net"
+fi
+
 role="${1:-all}"
 case "$role" in
   all)
