@@ -13,7 +13,6 @@ the transport going away end it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -257,37 +256,40 @@ class MediaStreamSession:
     # ---- lifecycle --------------------------------------------------------------------------
 
     async def end(self, reason: StopReason) -> StopReason:
-        """Finish the call: stop sending, tell the handler, complete the files. Idempotent."""
+        """Finish the call: stop sending, tell the handler, complete the files. Idempotent.
+
+        Cancelling it (e.g. the server shutting down) still completes the files."""
         if self.state is SessionState.ENDED:
             return reason
         was_streaming = self.state is SessionState.STREAMING
         self.state = SessionState.ENDED
         if self._hung_up and reason is not StopReason.ERROR:
             reason = StopReason.HUNG_UP
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         if not was_streaming:
             log.info("stream ended before start (%s)", reason.value)
             return reason
+        for task in self._tasks:
+            task.cancel()
         assert self._outbound is not None and self._recorder is not None
-        self._outbound.close()
-        if self._handler is not None:
-            try:
-                await self._handler.on_stop(reason)
-            except Exception:
-                log.exception("handler failed in on_stop")
-        self._log_event(
-            "end", {"reason": reason.value, "late_samples": self._recorder.late_samples}
-        )
-        self._recorder.close()
-        if self._events is not None:
-            self._events.close()
-        self._metrics.calls_active.dec()
-        self._metrics.outbound_lead_ms.dec(self._lead_reported_ms)
-        log.info("stream ended (%s)", reason.value)
+        try:
+            await asyncio.wait(self._tasks)
+            self._outbound.close()
+            if self._handler is not None:
+                try:
+                    await self._handler.on_stop(reason)
+                except Exception:
+                    log.exception("handler failed in on_stop")
+        finally:
+            self._outbound.close()
+            self._log_event(
+                "end", {"reason": reason.value, "late_samples": self._recorder.late_samples}
+            )
+            self._recorder.close()
+            if self._events is not None:
+                self._events.close()
+            self._metrics.calls_active.dec()
+            self._metrics.outbound_lead_ms.dec(self._lead_reported_ms)
+            log.info("stream ended (%s)", reason.value)
         return reason
 
     # ---- recording --------------------------------------------------------------------------

@@ -7,7 +7,8 @@ a ``mark``, but only while the audio already sent and not yet heard stays within
 
 What the caller heard goes to the recording as it plays (the head chunk up to its elapsed estimate,
 the rest when its mark comes back), so the agent channel holds exactly the audio heard before a
-``clear``.
+``clear``. It is placed the way Twilio plays its buffer, back to back from when each chunk was sent,
+not at mark arrival times, so network jitter on the echoes leaves no gaps or overlaps.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class OutboundStream:
         clock: Callable[[], float],
     ) -> None:
         self.tracker = PlayoutTracker(clock)
+        self._clock = clock
         self._stream_sid = stream_sid
         self._options = options
         self._send_text = send_text
@@ -81,9 +83,9 @@ class OutboundStream:
         self._progress = asyncio.Event()  # set on mark acks and clears: the lead may have shrunk
         self._generation = 0  # bumped by clear: queued chunks of older generations are dropped
         self._sequence = 0
-        self._heard_samples: dict[
-            str, tuple[npt.NDArray[np.int16], int]
-        ] = {}  # mark -> pcm, written
+        # mark -> (pcm, samples already recorded, where it plays on the clock)
+        self._heard_samples: dict[str, tuple[npt.NDArray[np.int16], int, float]] = {}
+        self._playout_end = 0.0  # clock time Twilio's buffer runs dry, by the chunks sent so far
         self._closed = False
 
     # ---- the handler's side (CallOutput) ----------------------------------------------------
@@ -122,9 +124,12 @@ class OutboundStream:
             if not self._closed:
                 await self._send_text(clear_message(self._stream_sid))
             cut = self.tracker.clear()
+        self._playout_end = self._clock()
         for chunk in cut:
             self._write_heard(chunk)
-            self._heard_samples.pop(chunk.mark, None)
+            entry = self._heard_samples.pop(chunk.mark, None)
+            if entry is not None and chunk.played_ms > 0:
+                self._playout_end = max(self._playout_end, entry[2] + chunk.played_ms / 1000.0)
         self._progress.set()
         return cut
 
@@ -147,7 +152,9 @@ class OutboundStream:
                     self._metrics.media_messages_out.inc()
                 await self._send_text(mark_message(self._stream_sid, chunk.mark))
                 self.tracker.chunk_sent(chunk.mark)
-                self._heard_samples[chunk.mark] = (chunk.pcm8k, 0)
+                plays_at = max(self._clock(), self._playout_end)
+                self._playout_end = plays_at + chunk.duration_ms / 1000.0
+                self._heard_samples[chunk.mark] = (chunk.pcm8k, 0, plays_at)
 
     def mark_received(self, name: str) -> MarkAck:
         ack = self.tracker.mark_received(name)
@@ -191,10 +198,10 @@ class OutboundStream:
 
     def _write_heard(self, chunk: ChunkPlayout) -> None:
         entry = self._heard_samples.get(chunk.mark)
-        if entry is None or chunk.started_at is None:
+        if entry is None:
             return
-        pcm, written = entry
+        pcm, written, plays_at = entry
         heard = min(len(pcm), round(chunk.played_ms * TWILIO_RATE / 1000.0))
         if heard > written:
-            self._record_heard(chunk.started_at, written, pcm[written:heard])
-            self._heard_samples[chunk.mark] = (pcm, heard)
+            self._record_heard(plays_at, written, pcm[written:heard])
+            self._heard_samples[chunk.mark] = (pcm, heard, plays_at)
