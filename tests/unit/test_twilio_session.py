@@ -1,0 +1,182 @@
+"""MediaStreamSession without sockets: recorded Twilio JSON in, outbound JSON out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from orchestrator.call_handler import CallInfo, CallOutput, StopReason
+from orchestrator.logging_setup import CallSidFilter, JsonFormatter, call_sid_var
+from orchestrator.media_stream_session import MediaStreamSession, SessionOptions, SessionState
+from orchestrator.metrics import EdgeMetrics
+from orchestrator.outbound_stream import OutboundOptions
+from orchestrator.playout import ChunkPlayout, ChunkState
+
+START = {
+    "event": "start",
+    "sequenceNumber": "1",
+    "start": {
+        "accountSid": "AC1",
+        "streamSid": "MZ1",
+        "callSid": "CA1",
+        "tracks": ["inbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        "customParameters": {"From": "+1555"},
+    },
+    "streamSid": "MZ1",
+}
+
+
+def media(timestamp_ms: int, payload: bytes = b"\xff" * 160) -> str:
+    body = {"track": "inbound", "chunk": "1", "timestamp": str(timestamp_ms)}
+    body["payload"] = base64.b64encode(payload).decode()
+    return json.dumps({"event": "media", "streamSid": "MZ1", "media": body})
+
+
+class Handler:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.output: CallOutput | None = None
+
+    async def on_start(self, call: CallInfo, output: CallOutput) -> None:
+        self.calls.append(f"start {call.call_sid} {dict(call.custom_parameters)}")
+        self.output = output
+
+    async def on_audio(self, pcm16k: npt.NDArray[np.int16]) -> None:
+        self.calls.append(f"audio {len(pcm16k)}")
+
+    async def on_dtmf(self, digit: str) -> None:
+        self.calls.append(f"dtmf {digit}")
+
+    async def on_mark_played(self, chunk: ChunkPlayout) -> None:
+        self.calls.append(f"played {chunk.mark}")
+
+    async def on_stop(self, reason: StopReason) -> None:
+        self.calls.append(f"stop {reason.value}")
+
+
+class Wire:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+        self.closed = False
+
+    async def send(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> tuple[MediaStreamSession, Handler, Wire]:
+    handler = Handler()
+    wire = Wire()
+    options = SessionOptions(tmp_path, OutboundOptions(chunk_ms=100, max_lead_ms=1000))
+    session = MediaStreamSession(
+        lambda: handler, options, wire.send, wire.close, EdgeMetrics.create()
+    )
+    return session, handler, wire
+
+
+async def test_a_call_from_start_to_stop(
+    parts: tuple[MediaStreamSession, Handler, Wire], tmp_path: Path
+) -> None:
+    session, handler, wire = parts
+    assert await session.receive_text('{"event":"connected","protocol":"Call","version":"1.0.0"}')
+    assert await session.receive_text(json.dumps(START))
+    assert session.state is SessionState.STREAMING
+    for index in range(10):
+        assert await session.receive_text(media(index * 20))
+    assert await session.receive_text(
+        '{"event":"dtmf","streamSid":"MZ1","dtmf":{"track":"inbound_track","digit":"9"}}'
+    )
+    assert handler.output is not None
+    mark = await handler.output.send_audio(np.zeros(2000, np.int16) + 500, 8000, "hello")
+    for _ in range(20):  # let the sender task run
+        if len(wire.sent) >= 6:
+            break
+        await asyncio.sleep(0.01)
+    assert [m["event"] for m in wire.sent] == ["media", "mark", "media", "mark", "media", "mark"]
+    assert mark == "hello#2" and wire.sent[-1]["mark"] == {"name": "hello#2"}
+    assert await session.receive_text(json.dumps({"event": "mark", "mark": {"name": "hello#2"}}))
+    assert handler.output.playout.chunk("hello#0").state is ChunkState.PLAYED
+    assert await session.receive_text('{"event":"stop","stop":{"callSid":"CA1"}}') is False
+    assert await session.end(StopReason.STOPPED) is StopReason.STOPPED
+    assert handler.calls[0] == "start CA1 {'From': '+1555'}"
+    assert handler.calls.count("dtmf 9") == 1
+    assert handler.calls[-4:] == [
+        "played hello#0",
+        "played hello#1",
+        "played hello#2",
+        "stop stopped",
+    ]
+    assert sum(int(c.split()[1]) for c in handler.calls if c.startswith("audio")) > 2000
+    events = [json.loads(line)["event"] for line in (tmp_path / "CA1-MZ1.jsonl").open()]
+    assert events == ["start", "dtmf", "mark", "mark", "mark", "stop", "end"]
+
+
+async def test_clear_goes_out_at_once(parts: tuple[MediaStreamSession, Handler, Wire]) -> None:
+    session, handler, wire = parts
+    await session.receive_text(json.dumps(START))
+    assert handler.output is not None
+    await handler.output.send_audio(np.zeros(8000, np.int16) + 500, 8000, "long")
+    cut = await handler.output.clear()
+    assert wire.sent[-1] == {"event": "clear", "streamSid": "MZ1"}
+    assert all(c.state is ChunkState.CLEARED for c in cut) and len(cut) == 10
+    await session.end(StopReason.DISCONNECTED)
+
+
+async def test_bad_input_is_dropped_and_media_before_start_too(
+    parts: tuple[MediaStreamSession, Handler, Wire],
+) -> None:
+    session, handler, _ = parts
+    assert await session.receive_text(media(0))
+    assert await session.receive_text("][")
+    assert handler.calls == []
+    assert await session.receive_text(json.dumps(START))
+    assert await session.receive_text(json.dumps(START))  # a second start: ignored
+    assert handler.calls == ["start CA1 {'From': '+1555'}"]
+    await session.end(StopReason.DISCONNECTED)
+    assert await session.receive_text(media(20)) is False  # ended
+
+
+async def test_unsupported_media_format_ends_the_stream(
+    parts: tuple[MediaStreamSession, Handler, Wire],
+) -> None:
+    session, handler, _ = parts
+    start = json.loads(json.dumps(START))
+    start["start"]["mediaFormat"]["encoding"] = "audio/l16"
+    assert await session.receive_text(json.dumps(start)) is False
+    assert handler.calls == []
+    await session.end(StopReason.STOPPED)
+
+
+async def test_hang_up_closes_the_transport(
+    parts: tuple[MediaStreamSession, Handler, Wire],
+) -> None:
+    session, handler, wire = parts
+    await session.receive_text(json.dumps(START))
+    assert handler.output is not None
+    await handler.output.hang_up()
+    assert wire.closed
+    assert await session.end(StopReason.DISCONNECTED) is StopReason.HUNG_UP
+
+
+def test_log_lines_carry_the_call_sid() -> None:
+    token = call_sid_var.set("CA42")
+    try:
+        record = logging.LogRecord(
+            "orchestrator.x", logging.INFO, __file__, 1, "hi %s", ("x",), None
+        )
+        CallSidFilter().filter(record)
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        call_sid_var.reset(token)
+    assert line["call_sid"] == "CA42" and line["msg"] == "hi x" and line["level"] == "INFO"
