@@ -248,6 +248,11 @@ class MediaStreamSession:
     def log_event(self, event: str, fields: Mapping[str, JsonValue] | None = None) -> None:
         self._log_event(event, fields or {})
 
+    @property
+    def hung_up(self) -> bool:
+        """The handler ended the call (so the socket closing is expected)."""
+        return self._hung_up
+
     def _require_outbound(self) -> OutboundStream:
         if self._outbound is None:
             raise OutputClosed("the stream has not started")
@@ -325,7 +330,7 @@ async def pump_websocket(websocket: WebSocket, session: MediaStreamSession) -> S
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
-                if session.state is not SessionState.ENDED:
+                if not session.hung_up:
                     log.warning("WebSocket closed (code %s) without stop", message.get("code"))
                 break
             if message.get("text") is not None:
