@@ -29,7 +29,7 @@ fi
 STAMP=.venv/.client-caller-installed
 shopt -s nullglob
 STEPS=(scripts/bootstrap.d/*.sh)
-WANT="$(cat pyproject.toml scripts/bootstrap.sh "${STEPS[@]}" | sha256sum | cut -d' ' -f1)"
+WANT="$(cat pyproject.toml scripts/bootstrap.sh scripts/requirements-*.txt "${STEPS[@]}" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "bootstrap: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip

@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,16 +137,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def environment_for_models() -> dict[str, str]:
+def environment_for_models(installation: TritonInstallation) -> dict[str, str]:
     """Environment that lets a stub's embedded interpreter import this venv's packages (see above)."""
+    env = {"LC_ALL": "C.UTF-8"}  # adopted by serving/__init__.py inside the stubs (see there)
     if sys.prefix == sys.base_prefix:
-        return {"LC_ALL": "C.UTF-8"}
+        return env
     venv_bin = str(Path(sys.prefix) / "bin")
-    return {
-        "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
-        # adopted by serving/__init__.py inside the stubs (see there)
-        "LC_ALL": "C.UTF-8",
-    }
+    env["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
+    # The stub links libpython3.X.so.1.0 and the loader finds the system's (Debian's 3.11.2), while its
+    # stdlib now comes from the venv's base Python (pyenv's 3.11.7 here), whose extension modules may
+    # need that build's own libpython (``_ssl``: "undefined symbol"). Load the matching one first.
+    libdir = sysconfig.get_config_var("LIBDIR")
+    soname = sysconfig.get_config_var("INSTSONAME")
+    if libdir and soname and (Path(libdir) / soname).is_file():
+        current = installation.env.get("LD_LIBRARY_PATH", os.environ.get("LD_LIBRARY_PATH", ""))
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, current) if p)
+    return env
 
 
 class TritonServer:
@@ -302,6 +309,11 @@ class TritonServer:
             f"--exit-timeout-secs={opts.exit_timeout_s}",
             f"--log-verbose={opts.log_verbose}",
             "--strict-readiness=true",
+            # The orchestrator pings every 10 s (orchestrator/triton_connection.py); Triton's defaults
+            # would answer an idle connection's pings with GOAWAY after two strikes.
+            "--grpc-keepalive-permit-without-calls=1",
+            "--grpc-http2-min-recv-ping-interval-without-data=5000",
+            "--grpc-http2-max-ping-strikes=0",
         ]
         if opts.models is not None:
             command.append("--model-control-mode=explicit")
@@ -313,7 +325,7 @@ class TritonServer:
         env = {
             **os.environ,
             **installation.env,
-            **environment_for_models(),
+            **environment_for_models(installation),
             **self.options.env,
         }
         command = self._command(installation, backends)

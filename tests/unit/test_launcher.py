@@ -49,7 +49,8 @@ def test_bundled_installation_has_the_python_stub(tmp_path: Path) -> None:
     assert "nvidia_pytriton.libs" in found.env["LD_LIBRARY_PATH"]
 
 
-def test_models_find_this_venv_first_on_path() -> None:
-    path = environment_for_models()["PATH"].split(os.pathsep)
+def test_models_find_this_venv_first_on_path(tmp_path: Path) -> None:
+    env = environment_for_models(locate_installation(tmp_path))
+    path = env["PATH"].split(os.pathsep)
     assert Path(path[0]) == Path(sys.prefix) / "bin"
     assert (Path(path[0]).parent / "pyvenv.cfg").exists()
