@@ -208,8 +208,13 @@ def measure_model(
         count = plan.count(concurrency, quick)
         export = EXPORT_DIR / f"{model}-c{concurrency}.json"
         started = time.perf_counter()
-        run_perf_analyzer(model, grpc_url, input_data, concurrency, count, export)
-        (summary,) = read_export(export)
+        try:
+            run_perf_analyzer(model, grpc_url, input_data, concurrency, count, export)
+            (summary,) = read_export(export)
+        except (PerfAnalyzerError, ProfileExportError) as exc:  # keep the other levels
+            figures.setdefault("errors", {})[str(concurrency)] = str(exc)
+            print(f"{model} at concurrency {concurrency}: FAILED: {exc}", flush=True)
+            continue
         figures["concurrency"][str(concurrency)] = summary.as_dict()
         print(_row(model, concurrency, summary, time.perf_counter() - started), flush=True)
     return figures
@@ -217,7 +222,7 @@ def measure_model(
 
 HEADER = (
     f"{'model':<11}{'conc':>5}{'reqs':>6}{'TTFR p50':>10}{'p95 ms':>9}"
-    f"{'TTLR p50':>10}{'p95 ms':>9}{'req/s':>9}{'resp/req':>9}{'run s':>7}"
+    f"{'TTLR p50':>10}{'p95 ms':>9}{'req/s':>9}{'resp/s':>9}{'resp/req':>9}{'run s':>7}"
 )
 
 
@@ -225,7 +230,7 @@ def _row(model: str, concurrency: int, s: ExperimentSummary, run_s: float) -> st
     return (
         f"{model:<11}{concurrency:>5}{s.requests:>6}{s.ttfr['p50_ms']:>10.1f}{s.ttfr['p95_ms']:>9.1f}"
         f"{s.ttlr['p50_ms']:>10.1f}{s.ttlr['p95_ms']:>9.1f}{s.throughput_rps:>9.2f}"
-        f"{s.responses_per_request:>9.1f}{run_s:>7.1f}"
+        f"{s.response_throughput_rps:>9.1f}{s.responses_per_request:>9.1f}{run_s:>7.1f}"
     )
 
 
@@ -317,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for model, result in figures["models"].items():
         if "error" in result:
             print(f"{model}: {result['error'].splitlines()[0]}")
+        for concurrency, error in result.get("errors", {}).items():
+            print(f"{model} at concurrency {concurrency}: {error.splitlines()[0]}")
     print(f"results: {path}" + (f"\nplot: {plot_path}" if plot_path else ""))
     print(f"total {figures['run_s']:.0f} s")
 
