@@ -21,10 +21,12 @@ the others are still measured.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -62,7 +64,7 @@ PLANS: dict[str, ModelPlan] = {
     "silero_vad": ModelPlan(requests=400, quick_requests=40),
     "stt": ModelPlan(requests=24, quick_requests=4),
     "tts": ModelPlan(requests=24, quick_requests=4),
-    "llm": ModelPlan(requests=16, quick_requests=4),
+    "llm": ModelPlan(requests=12, quick_requests=4),
 }
 
 
@@ -191,6 +193,41 @@ def start_server(models: Sequence[str]) -> tuple[TritonServer | None, dict[str, 
     return None, failed
 
 
+def _session_members(session_id: int) -> list[int]:
+    """Process ids in session ``session_id`` (the launcher starts tritonserver as a session leader)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp session ...": comm may hold spaces, so split after ")".
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[3]) == session_id:
+            members.append(int(entry.name))
+    return members
+
+
+def stop_server(server: TritonServer) -> None:
+    """Stop the server, then kill what it left behind in its session.
+
+    vLLM's engine processes (``VLLM::EngineCore``, ``VLLM::Worker``) can outlive tritonserver when its
+    exit timeout (5 s) ends the llm stub before the engine has shut down; orphaned, each holds ~2 GB.
+    """
+    session_id = server.pid
+    server.stop()
+    if session_id is None:
+        return
+    leftovers = _session_members(session_id)
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if leftovers:
+        print(f"killed {len(leftovers)} process(es) tritonserver left behind: {leftovers}")
+
+
 def measure_model(
     model: str, grpc_url: str, concurrencies: Sequence[int], quick: bool
 ) -> dict[str, Any]:
@@ -306,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     print(f"{model}: FAILED: {exc}", flush=True)
     finally:
         if server is not None:
-            server.stop()
+            stop_server(server)
 
     figures: dict[str, Any] = {
         "tool": f"perf_analyzer {perf_analyzer_version()}, -i grpc --streaming, --request-count",
