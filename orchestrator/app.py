@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -212,7 +213,20 @@ def create_app(
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory``: settings from the environment / .env, logging set up."""
+    """Factory for ``uvicorn --factory``: settings from the environment / .env, logging set up, and
+    every call conducted by the conversation engine."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    return create_app(settings)
+    return conversation_app(settings)
+
+
+def conversation_app(settings: Settings, **kwargs: Any) -> FastAPI:
+    """The orchestrator with the conversation engine as every call's handler."""
+    # Imported here: the edge works (and is tested) without the conversation engine's clients.
+    from orchestrator.conversation import ConversationEngine, ConversationServices
+
+    services = ConversationServices(settings)
+    app = create_app(settings, lambda: ConversationEngine(services), **kwargs)
+    services.metrics.register_into(app.state.metrics.registry)
+    app.state.conversation = services
+    return app

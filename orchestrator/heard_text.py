@@ -58,6 +58,12 @@ class HeardTextTracker:
         """Audio of chunk ``index`` sent to playout."""
         self._chunks[index].audio_ms += duration_ms
 
+    def chunk_text(self, index: int) -> str:
+        return self._chunks[index].text
+
+    def chunk_audio_ms(self, index: int) -> float:
+        return self._chunks[index].audio_ms
+
     def finish_chunk(self, index: int) -> None:
         """The TTS produced all of chunk ``index``'s audio."""
         self._chunks[index].synthesised = True

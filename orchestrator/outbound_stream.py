@@ -150,8 +150,9 @@ class OutboundStream:
                 if payload:
                     await self._send_text(media_message(self._stream_sid, payload))
                     self._metrics.media_messages_out.inc()
-                await self._send_text(mark_message(self._stream_sid, chunk.mark))
+                # Pending before the mark leaves: its echo can come back before this task runs again.
                 self.tracker.chunk_sent(chunk.mark)
+                await self._send_text(mark_message(self._stream_sid, chunk.mark))
                 plays_at = max(self._clock(), self._playout_end)
                 self._playout_end = plays_at + chunk.duration_ms / 1000.0
                 self._heard_samples[chunk.mark] = (chunk.pcm8k, 0, plays_at)

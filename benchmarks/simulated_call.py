@@ -1,0 +1,192 @@
+"""A scripted phone call against the orchestrator, as Twilio would carry it (tests, demo, benchmarks).
+
+A scenario is a list of steps: the caller says something (Piper's voice, or espeak-ng without Piper),
+stays silent, coughs, or barges in a given time after the agent's reply starts playing. The caller side
+is :class:`~benchmarks.twilio_phone.SimulatedTwilioCall` (real WebSocket, real-time frames, marks echoed
+as audio plays, ``clear`` honoured). Afterwards :class:`CallRecord` reads what the orchestrator wrote
+for the call: its JSONL event log (turns, timings) and its stereo recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from benchmarks.speech_samples import espeak_utterance, resample
+from benchmarks.twilio_phone import RATE, SimulatedTwilioCall
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class Silence:
+    ms: int
+
+
+@dataclass(frozen=True)
+class Cough:
+    """A short noise burst (below the minimum speech that interrupts the agent)."""
+
+    ms: int = 150
+
+
+@dataclass(frozen=True)
+class WaitForAgent:
+    """Silence until the agent's audio starts arriving (at most ``timeout_ms``), then ``after_ms``."""
+
+    after_ms: int = 0
+    timeout_ms: int = 30_000
+
+
+@dataclass(frozen=True)
+class WaitForAgentSilence:
+    """Silence until the agent has been quiet for ``quiet_ms`` (at most ``timeout_ms``)."""
+
+    quiet_ms: int = 3000  # the CPU profile can pause that long between two chunks of a reply
+    timeout_ms: int = 60_000
+
+
+@dataclass(frozen=True)
+class WaitUntil:
+    """Silence until ``done()`` (e.g. the orchestrator logged the agent's turn), at most
+    ``timeout_ms``."""
+
+    done: Callable[[], bool]
+    timeout_ms: int = 60_000
+
+
+Step = Say | Silence | Cough | WaitForAgent | WaitForAgentSilence | WaitUntil
+
+
+def caller_speech(text: str) -> FloatArray:
+    """16 kHz speech for ``text``: Piper's voice when installed (Whisper transcribes it exactly),
+    else espeak-ng."""
+    from benchmarks.piper_speech import piper_available, piper_utterance
+
+    if piper_available():
+        return piper_utterance(text)
+    return espeak_utterance(text)
+
+
+def to_phone(audio16k: FloatArray) -> npt.NDArray[np.int16]:
+    return (np.clip(resample(audio16k, 16_000, RATE), -1.0, 1.0) * 32767).astype(np.int16)
+
+
+def silence(ms: int) -> npt.NDArray[np.int16]:
+    return np.zeros(RATE * ms // 1000, np.int16)
+
+
+@dataclass
+class ScenarioTimes:
+    """Loop times the caller side saw (for latency figures measured outside the orchestrator)."""
+
+    speech_ends: list[float] = field(default_factory=list)  # end of each Say
+    barge_ins: list[float] = field(default_factory=list)  # start of each Say sent over the agent
+
+
+async def run_steps(phone: SimulatedTwilioCall, steps: list[Step]) -> ScenarioTimes:
+    loop = asyncio.get_running_loop()
+    times = ScenarioTimes()
+    for step in steps:
+        match step:
+            case Say(text=text):
+                if _agent_playing(phone, loop.time()):
+                    times.barge_ins.append(loop.time())
+                await phone.send_audio_realtime(to_phone(caller_speech(text)))
+                times.speech_ends.append(loop.time())
+            case Silence(ms=ms):
+                await phone.send_audio_realtime(silence(ms))
+            case Cough(ms=ms):
+                rng = np.random.default_rng(ms)
+                burst = (0.3 * 32767 * rng.standard_normal(RATE * ms // 1000)).astype(np.int16)
+                await phone.send_audio_realtime(burst)
+            case WaitForAgent(after_ms=after_ms, timeout_ms=timeout_ms):
+                await _silence_until(phone, _media_after(phone), timeout_ms)
+                if after_ms:
+                    await phone.send_audio_realtime(silence(after_ms))
+            case WaitUntil(done=done, timeout_ms=timeout_ms):
+                await _silence_until(phone, done, timeout_ms)
+            case WaitForAgentSilence(quiet_ms=quiet_ms, timeout_ms=timeout_ms):
+                await _silence_until(
+                    phone,
+                    lambda: not _agent_playing(phone, loop.time() - quiet_ms / 1000.0),
+                    timeout_ms,
+                )
+    return times
+
+
+def _media_after(phone: SimulatedTwilioCall) -> Callable[[], bool]:
+    """A test for 'agent audio arrived since now'."""
+    arrivals = len(phone.log.media_arrivals)
+    return lambda: len(phone.log.media_arrivals) > arrivals
+
+
+def _agent_playing(phone: SimulatedTwilioCall, at: float) -> bool:
+    """Whether agent audio plays at loop time ``at`` (or was still queued to play after it)."""
+    played = phone.log.played
+    if not played:
+        return False
+    last = played[-1]
+    return last.start + len(last.payload) / RATE > at
+
+
+async def _silence_until(
+    phone: SimulatedTwilioCall, done: Callable[[], bool], timeout_ms: int
+) -> None:
+    """Send 20 ms silent frames (a live line is never quiet on the wire) until ``done()``."""
+    for _ in range(timeout_ms // 100):
+        if done():
+            return
+        await phone.send_audio_realtime(silence(100))
+
+
+@dataclass
+class CallRecord:
+    """What the orchestrator wrote for one call."""
+
+    events: list[dict[str, Any]]
+    wav: Path | None
+
+    @classmethod
+    def load(cls, recordings_dir: Path, call_sid: str) -> CallRecord:
+        logs = sorted(recordings_dir.glob(f"{call_sid}*.jsonl")) if recordings_dir.is_dir() else []
+        logs = [p for p in logs if not p.name.endswith(".lifecycle.jsonl")]
+        if not logs:
+            raise FileNotFoundError(f"no event log for {call_sid} in {recordings_dir}")
+        events = [json.loads(line) for line in logs[-1].read_text().splitlines() if line]
+        wav = logs[-1].with_suffix(".wav")
+        return cls(events, wav if wav.exists() else None)
+
+    @classmethod
+    def count(cls, recordings_dir: Path, call_sid: str, kind: str) -> int:
+        """Events of ``kind`` logged so far (0 before the log exists): for ``WaitUntil``."""
+        try:
+            return len(cls.load(recordings_dir, call_sid).of(kind))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return 0
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == kind]
+
+    def transcript(self) -> list[tuple[str, str]]:
+        """(speaker, text) in order: what the caller said and what the caller heard of the agent."""
+        lines = []
+        for event in self.events:
+            if event.get("event") == "user_turn":
+                lines.append(("caller", str(event["text"])))
+            elif event.get("event") == "agent_turn" and event.get("text"):
+                mark = " [interrupted]" if event.get("interrupted") else ""
+                lines.append(("agent", f"{event['text']}{mark}"))
+        return lines

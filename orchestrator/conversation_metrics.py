@@ -1,0 +1,45 @@
+"""Prometheus metrics of the conversation: per-stage turn latency histograms, calls, failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from orchestrator.turn_timings import TurnTimings
+
+# Voice-agent latencies live between tens of ms and a few seconds.
+STAGE_BUCKETS_S = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class ConversationMetrics:
+    calls: Counter
+    turn_stage_seconds: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> ConversationMetrics:
+        """Unregistered unless ``registry`` is given (see :meth:`register_into`)."""
+        return cls(
+            calls=Counter(
+                "cc_conversations", "Calls the conversation engine conducted", registry=registry
+            ),
+            turn_stage_seconds=Histogram(
+                "cc_turn_stage_seconds",
+                "Per-turn stage latency (endpointing, stt, llm_ttft, tts_first_audio, first_byte, "
+                "end_to_end)",
+                ["stage"],
+                buckets=STAGE_BUCKETS_S,
+                registry=registry,
+            ),
+        )
+
+    def register_into(self, registry: CollectorRegistry) -> None:
+        registry.register(self.calls)
+        registry.register(self.turn_stage_seconds)
+
+    def observe(self, timings: TurnTimings) -> None:
+        for name, value in timings.as_dict().items():
+            if value is not None:
+                stage = name.removesuffix("_ms")
+                self.turn_stage_seconds.labels(stage).observe(value / 1000.0)

@@ -1,0 +1,92 @@
+"""One request to a decoupled Triton model on its own gRPC stream, its responses as an async iterator.
+
+Triton cancels per stream, so every cancellable request (one transcription, one TTS chunk, one LLM turn)
+gets a stream of its own on the process's shared channel; the long-lived VAD stream is separate
+(orchestrator/vad_stream.py). Closing the iterator early, or cancelling the task that consumes it, cancels
+the stream, and the model sees ``request.is_cancelled()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import tritonclient.grpc.aio as grpcclient_aio
+from tritonclient.grpc import InferInput
+from tritonclient.utils import np_to_triton_dtype
+
+
+class TritonRequestError(RuntimeError):
+    """The model answered with an error, the stream broke, or a response came too late."""
+
+
+def tensor(name: str, value: npt.ArrayLike) -> InferInput:
+    data = np.asarray(value)
+    infer_input = InferInput(name, list(data.shape), np_to_triton_dtype(data.dtype))
+    infer_input.set_data_from_numpy(data)
+    return infer_input
+
+
+def text_tensor(name: str, *texts: str) -> InferInput:
+    return tensor(name, np.array([t.encode("utf-8") for t in texts], dtype=np.object_))
+
+
+def output_text(result: Any, name: str) -> str:
+    array = result.as_numpy(name)
+    if array is None or array.size == 0:
+        return ""
+    value = array.reshape(-1)[0]
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+async def stream_responses(
+    client: grpcclient_aio.InferenceServerClient,
+    model_name: str,
+    inputs: Sequence[InferInput],
+    request_id: str = "",
+    response_timeout_s: float | None = None,
+) -> AsyncIterator[Any]:
+    """Yield each response that carries outputs; return after the FINAL flag.
+
+    ``response_timeout_s`` bounds the wait for each response. Raises :class:`TritonRequestError`.
+    Safe to cancel at any point (the server-side request is cancelled with the stream).
+    """
+    finished = asyncio.Event()
+    request = {
+        "model_name": model_name,
+        "inputs": list(inputs),
+        "request_id": request_id,
+        # An empty FINAL response tells us the request is done even when the last data response
+        # could not say so.
+        "parameters": {"triton_enable_empty_final_response": True},
+    }
+
+    async def requests() -> AsyncIterator[dict[str, Any]]:
+        yield request
+        await finished.wait()  # half-closing the stream early could end it before the answer
+
+    responses = client.stream_infer(requests())
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(response_timeout_s):
+                    result, error = await anext(responses)
+            except TimeoutError:
+                raise TritonRequestError(
+                    f"{model_name}: no response within {response_timeout_s} s"
+                ) from None
+            except StopAsyncIteration:
+                raise TritonRequestError(f"{model_name}: stream ended before FINAL") from None
+            if error is not None:
+                raise TritonRequestError(f"{model_name}: {error}")
+            response = result.get_response()
+            if response.outputs:
+                yield result
+            if response.parameters["triton_final_response"].bool_param:
+                return
+    finally:
+        finished.set()
+        responses.cancel()

@@ -1,0 +1,187 @@
+"""Whole phone calls: a simulated Twilio caller <-> the orchestrator <-> the real tritonserver (CPU profile).
+
+The caller side speaks Twilio's Media Streams protocol over a real WebSocket at real time, echoes marks as
+audio plays and honours ``clear``; the orchestrator runs the conversation engine over real gRPC streams to
+every model (VAD, STT, LLM, TTS). Assertions read the call's JSONL event log and Triton's server log.
+"""
+
+from __future__ import annotations
+
+import re
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.simulated_call import (
+    CallRecord,
+    Cough,
+    Say,
+    Silence,
+    Step,
+    WaitForAgent,
+    WaitUntil,
+    run_steps,
+)
+from benchmarks.twilio_phone import RATE, SimulatedTwilioCall, serve_app
+from orchestrator.app import conversation_app
+from orchestrator.heard_text import HeardTextTracker
+from orchestrator.settings import Settings
+from serving.launcher import TritonServer
+
+# A 2-core CPU runs every model at once here: generous deadlines, deterministic (greedy) answers.
+CPU_TIMEOUTS = {
+    "llm_temperature": 0.0,
+    "llm_first_token_timeout_ms": 20_000,
+    "turn_first_audio_timeout_ms": 30_000,
+    "turn_transcription_timeout_ms": 20_000,
+    "turn_silence_timeout_ms": 120_000,
+}
+
+
+def settings_for(triton: TritonServer, recordings: Path, **overrides: Any) -> Settings:
+    return Settings(
+        triton_url=triton.grpc_url,
+        recordings_dir=str(recordings),
+        log_json=False,
+        **{**CPU_TIMEOUTS, **overrides},
+    )
+
+
+async def call(settings: Settings, steps: list[Step], call_sid: str) -> SimulatedTwilioCall:
+    async with serve_app(conversation_app(settings)) as base:
+        phone = SimulatedTwilioCall(base.replace("http", "ws") + "/twilio/media", call_sid=call_sid)
+        await phone.connect()
+        await run_steps(phone, steps)
+        await phone.stop()
+    return phone
+
+
+def agent_turns(recordings: Path, sid: str, n: int) -> WaitUntil:
+    """Wait until the orchestrator has committed ``n`` agent turns (the greeting is the first)."""
+    return WaitUntil(lambda: CallRecord.count(recordings, sid, "agent_turn") >= n)
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+@pytest.fixture
+def recordings(tmp_path: Path) -> Path:
+    return tmp_path / "recordings"
+
+
+async def test_a_multi_turn_call(triton: TritonServer, recordings: Path) -> None:
+    settings = settings_for(triton, recordings, llm_max_tokens=32)
+    sid = "CA000000000000000000000000000000a1"
+    await call(
+        settings,
+        [
+            agent_turns(recordings, sid, 1),  # the greeting
+            Say("What time do you open tomorrow?"),
+            agent_turns(recordings, sid, 2),
+            Say("Do you have a table for two tonight?"),
+            agent_turns(recordings, sid, 3),
+        ],
+        sid,
+    )
+    record = CallRecord.load(recordings, sid)
+    users = [e["text"] for e in record.of("user_turn")]
+    assert [words(u) for u in users] == [
+        words("What time do you open tomorrow?"),
+        words("Do you have a table for two tonight?"),
+    ], users
+    agent = record.of("agent_turn")
+    assert agent[0]["text"] == settings.greeting_text and agent[0]["complete"]
+    replies = agent[1:]
+    assert len(replies) == 2, record.transcript()
+    assert all(r["text"] and r["complete"] and not r["interrupted"] for r in replies), replies
+    timings = record.of("turn_timings")
+    assert len(timings) == 2
+    for timing in timings:
+        for stage in ("endpointing_ms", "stt_ms", "llm_ttft_ms", "tts_first_audio_ms"):
+            assert timing[stage] >= 0, timing
+        assert timing["end_to_end_ms"] >= timing["endpointing_ms"]
+    assert record.wav is not None
+    with wave.open(str(record.wav)) as wav:
+        assert wav.getnchannels() == 2 and wav.getframerate() == RATE and wav.getnframes() > 0
+
+
+async def test_barge_in_keeps_only_what_the_caller_heard(
+    triton: TritonServer, recordings: Path
+) -> None:
+    settings = settings_for(triton, recordings, llm_max_tokens=256)
+    sid = "CA000000000000000000000000000000b2"
+    async with serve_app(conversation_app(settings)) as base:
+        phone = SimulatedTwilioCall(base.replace("http", "ws") + "/twilio/media", call_sid=sid)
+        await phone.connect()
+        await run_steps(
+            phone,
+            [agent_turns(recordings, sid, 1), Say("Please tell me a long story about a dragon.")],
+        )
+        before_reply_ms = phone.log.played_ms()
+        await run_steps(phone, [WaitForAgent(after_ms=2500)])
+        await run_steps(
+            phone,
+            [Say("Sorry, stop. What are your opening hours?"), agent_turns(recordings, sid, 3)],
+        )
+        await phone.stop()
+
+    assert phone.log.clears, "the barge-in sent no clear"
+    # The phone's log keeps what played before the clear, cut where the clear cut it.
+    cleared_at = phone.log.clears[0]
+    played_before_clear = sum(len(p.payload) for p in phone.log.played if p.start < cleared_at)
+    reply_played_ms = played_before_clear * 1000.0 / RATE - before_reply_ms
+    record = CallRecord.load(recordings, sid)
+    interrupted = [t for t in record.of("agent_turn") if t["interrupted"]]
+    assert len(interrupted) == 1, record.transcript()
+    reply_id = interrupted[0]["reply_id"]
+
+    # What the client played, in words: the chunks' texts over their audio, as the phone heard it.
+    tracker = HeardTextTracker()
+    for chunk in [c for c in record.of("tts_chunk") if c["reply_id"] == reply_id]:
+        index = tracker.add_chunk(chunk["text"])
+        tracker.add_audio(index, chunk["audio_ms"])
+        tracker.finish_chunk(index)
+    played = words(tracker.heard(tracker.position_at(reply_played_ms)).text)
+    stored = words(interrupted[0]["text"])
+    assert stored, "nothing stored although the caller heard part of the reply"
+    assert abs(len(stored) - len(played)) <= 1, (stored, played)
+    shorter = min(len(stored), len(played))
+    assert stored[:shorter] == played[:shorter]
+
+    # The interrupting words became the next user turn, and the agent answered them.
+    assert "opening" in words(record.of("user_turn")[-1]["text"])
+    assert record.of("agent_turn")[-1]["reply_id"] > reply_id
+
+    # Server side: the reply's LLM generation or TTS request was cancelled, not run to its end.
+    server_log = triton.log_path.read_text(errors="replace")
+    prefix = f"{sid}-r{reply_id}-"
+    cancelled = [
+        line
+        for line in server_log.splitlines()
+        if prefix in line and ("ended: cancelled" in line or "cancelled after" in line)
+    ]
+    assert cancelled, f"no server-side cancellation logged for {prefix}"
+
+
+async def test_a_cough_does_not_interrupt(triton: TritonServer, recordings: Path) -> None:
+    settings = settings_for(triton, recordings, llm_max_tokens=48)
+    sid = "CA000000000000000000000000000000c3"
+    phone = await call(
+        settings,
+        [
+            agent_turns(recordings, sid, 1),
+            Say("Tell me about your restaurant."),
+            WaitForAgent(after_ms=600),
+            Cough(150),
+            Silence(500),
+            agent_turns(recordings, sid, 2),
+        ],
+        sid,
+    )
+    assert phone.log.clears == []
+    record = CallRecord.load(recordings, sid)
+    reply = record.of("agent_turn")[-1]
+    assert reply["complete"] and not reply["interrupted"], record.transcript()
