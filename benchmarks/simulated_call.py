@@ -18,11 +18,24 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from websockets.exceptions import ConnectionClosed
 
 from benchmarks.speech_samples import espeak_utterance, resample
 from benchmarks.twilio_phone import RATE, SimulatedTwilioCall
 
 FloatArray = npt.NDArray[np.float32]
+
+# Orchestrator settings for calls against the CPU profile: a 2-core CPU runs every model at once, so
+# deadlines are generous, and answers are greedy (deterministic) for tests.
+CPU_CALL_SETTINGS: dict[str, Any] = {
+    "llm_prompt_format": "chatml",  # SmolLM2's template
+    "llm_stop": ["<|im_end|>", "<|im_start|>"],
+    "llm_temperature": 0.0,
+    "llm_first_token_timeout_ms": 20_000,
+    "turn_first_audio_timeout_ms": 30_000,
+    "turn_transcription_timeout_ms": 20_000,
+    "turn_silence_timeout_ms": 120_000,
+}
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,8 @@ async def run_steps(phone: SimulatedTwilioCall, steps: list[Step]) -> ScenarioTi
     loop = asyncio.get_running_loop()
     times = ScenarioTimes()
     for step in steps:
+        if phone.closed.is_set():  # the agent hung up: the rest of the script has no one to hear it
+            break
         match step:
             case Say(text=text):
                 if _agent_playing(phone, loop.time()):
@@ -147,9 +162,12 @@ async def _silence_until(
 ) -> None:
     """Send 20 ms silent frames (a live line is never quiet on the wire) until ``done()``."""
     for _ in range(timeout_ms // 100):
-        if done():
+        if done() or phone.closed.is_set():
             return
-        await phone.send_audio_realtime(silence(100))
+        try:
+            await phone.send_audio_realtime(silence(100))
+        except ConnectionClosed:  # the agent hung up
+            return
 
 
 @dataclass

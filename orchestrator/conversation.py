@@ -28,6 +28,7 @@ from orchestrator.agent_reply import AgentReply, ReplyServices
 from orchestrator.call_audio import CallAudioBuffer
 from orchestrator.call_handler import CallInfo, CallOutput, StopReason
 from orchestrator.canned_lines import CannedLines, line_texts
+from orchestrator.chatml_prompt import build_chatml_prompt
 from orchestrator.conversation_history import ConversationHistory, Role
 from orchestrator.conversation_metrics import ConversationMetrics
 from orchestrator.gemma_prompt import Turn, build_prompt
@@ -285,6 +286,8 @@ class ConversationEngine:
 
     def _prompt(self) -> str:
         turns = [Turn(t.role.value, t.text) for t in self._history.turns]
+        if self._settings.llm_prompt_format == "chatml":
+            return build_chatml_prompt(self._history.system_prompt, turns)
         if turns and turns[0].role == Role.ASSISTANT.value:
             turns.insert(0, Turn("user", CALL_CONNECTED))
         return build_prompt(self._history.system_prompt, turns)

@@ -1,9 +1,12 @@
-"""The README's main command: start Triton with the CPU model repository and run a caller's audio through it.
+"""The README's main command: a simulated phone call on this machine's CPU.
 
-    python -m orchestrator.demo [--wav caller.wav]
+    python -m orchestrator.demo
 
-For now it streams the caller's speech, in 20 ms frames as Twilio sends them, through the ``silero_vad``
-model and prints the speech segments it finds (later: a full simulated phone call).
+Starts tritonserver with every model in the CPU profile (Silero VAD, Whisper tiny.en, SmolLM2 on vLLM's
+CPU engine, Piper's voice), serves the orchestrator on a local port, and plays a caller over Twilio's
+Media Streams protocol (real WebSocket, 20 ms mu-law frames in real time, marks echoed as audio plays):
+the caller asks two questions, interrupts the agent's second answer, and says goodbye. Prints the
+transcript, a per-turn latency table and where the recording is.
 """
 
 from __future__ import annotations
@@ -11,86 +14,97 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+import uuid
 from pathlib import Path
 
-import numpy as np
-
-from benchmarks.speech_samples import espeak_utterance, read_wav, resample
-from orchestrator.settings import get_settings
-from orchestrator.speech_segmenter import SegmenterParams, SpeechEnded, SpeechSegmenter
-from orchestrator.triton_connection import connect
-from orchestrator.vad_stream import FloatArray, VadStream
+from benchmarks.simulated_call import (
+    CPU_CALL_SETTINGS,
+    CallRecord,
+    Say,
+    Step,
+    WaitForAgent,
+    WaitUntil,
+    run_steps,
+)
+from benchmarks.twilio_phone import SimulatedTwilioCall, serve_app
+from orchestrator.app import conversation_app
+from orchestrator.settings import Settings
 from serving.launcher import PROJECT_ROOT, TritonServer
 from serving.profiles import build_profile, server_options
 
-RATE = 16_000
-FRAME = RATE // 50  # 20 ms, Twilio's frame size
-DEMO_LINES = (
-    "Hi, I'd like to book a table for two tonight.",
-    "Around seven thirty, if you have anything.",
-    "Great, the name is Jordan. Thanks!",
+TIMING_COLUMNS = (
+    ("endpointing_ms", "endpoint"),
+    ("stt_ms", "STT"),
+    ("llm_ttft_ms", "LLM TTFT"),
+    ("tts_first_audio_ms", "TTS 1st"),
+    ("end_to_end_ms", "voice-to-voice"),
 )
 
 
-def demo_audio() -> FloatArray:
-    """Three caller sentences separated by pauses, with silence around them."""
-    pause = np.zeros(RATE, np.float32)
-    parts = [pause]
-    for line in DEMO_LINES:
-        parts += [espeak_utterance(line, RATE), pause]
-    return np.concatenate(parts)
+def scenario(recordings: Path, call_sid: str) -> list[Step]:
+    def turns(n: int) -> WaitUntil:
+        return WaitUntil(lambda: CallRecord.count(recordings, call_sid, "agent_turn") >= n)
+
+    return [
+        turns(1),  # the greeting
+        Say("Hi! What time do you open tomorrow?"),
+        turns(2),
+        Say("Could you tell me about your menu?"),
+        WaitForAgent(after_ms=2000),
+        Say("Sorry to interrupt. Do you have vegetarian dishes?"),  # barge-in
+        turns(4),
+        Say("Great, thank you. Goodbye!"),
+        WaitUntil(lambda: CallRecord.count(recordings, call_sid, "hang_up") >= 1, 30_000),
+    ]
 
 
-async def find_segments(grpc_url: str, audio: FloatArray) -> list[SpeechEnded]:
-    settings = get_settings()
-    segmenter = SpeechSegmenter(
-        SegmenterParams(
-            settings.vad_threshold, settings.vad_min_speech_ms, settings.vad_min_silence_ms
-        )
+async def simulated_call(grpc_url: str, recordings: Path) -> CallRecord:
+    settings = Settings(
+        triton_url=grpc_url, recordings_dir=str(recordings), log_json=False, **CPU_CALL_SETTINGS
     )
-    client = connect(grpc_url)
-    segments: list[SpeechEnded] = []
-    try:
-        async with VadStream(client, settings.vad_model, call_id="CA-demo") as vad:
-            for start in range(0, audio.size, FRAME):
-                for probability in await vad.push(audio[start : start + FRAME]):
-                    events = segmenter.push(float(probability))
-                    segments += [e for e in events if isinstance(e, SpeechEnded)]
-        segments += [e for e in segmenter.flush() if isinstance(e, SpeechEnded)]
-    finally:
-        await client.close()
-    return segments
+    call_sid = "CA" + uuid.uuid4().hex  # a new call (and recording) every run
+    async with serve_app(conversation_app(settings)) as base:
+        phone = SimulatedTwilioCall(base.replace("http", "ws") + "/twilio/media", call_sid)
+        await phone.connect()
+        await run_steps(phone, scenario(recordings, call_sid))
+        if not phone.closed.is_set():
+            await phone.stop()
+    return CallRecord.load(recordings, call_sid)
+
+
+def print_report(record: CallRecord) -> None:
+    print("\nTranscript (the agent's turns are what the caller heard)")
+    for speaker, text in record.transcript():
+        print(f"  {speaker:>6}: {text}")
+    print(
+        "\nPer-turn latency (ms; voice-to-voice = caller stopped speaking -> first agent audio out)"
+    )
+    print("  turn " + "".join(f"{title:>16}" for _, title in TIMING_COLUMNS))
+    for number, timing in enumerate(record.of("turn_timings"), 1):
+        cells = "".join(
+            f"{timing[key]:>16.0f}" if key in timing else f"{'-':>16}" for key, _ in TIMING_COLUMNS
+        )
+        print(f"  {number:>4} {cells}")
+    if record.of("barge_in"):
+        print(f"\nBarge-ins: {len(record.of('barge_in'))} (Twilio 'clear' sent, reply cut)")
+    print(f"\nRecording (stereo WAV: caller left, agent right): {record.wav}")
+    print(f"Event log (JSONL): {record.wav.with_suffix('.jsonl') if record.wav else '-'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--wav", type=Path, help="caller audio (16-bit PCM WAV); default: espeak-ng"
-    )
+    parser.add_argument("--recordings", type=Path, default=PROJECT_ROOT / "recordings" / "demo")
     args = parser.parse_args()
-    if args.wav:
-        samples, rate = read_wav(args.wav)
-        audio = resample(samples, rate, RATE)
-    else:
-        audio = demo_audio()
+    recordings: Path = args.recordings
 
-    print("Starting tritonserver (CPU profile) ...", flush=True)
+    print("Starting tritonserver with the CPU profile (first run converts the LLM: ~1 min) ...")
     started = time.perf_counter()
-    options = server_options(
-        build_profile("cpu"), PROJECT_ROOT / "model_repository", models=["silero_vad"]
-    )
+    options = server_options(build_profile("cpu"), PROJECT_ROOT / "model_repository")
     with TritonServer(options) as server:
-        print(f"Triton ready in {time.perf_counter() - started:.1f} s on {server.grpc_url}")
-        print(f"Streaming {audio.size / RATE:.1f} s of caller audio through silero_vad ...")
-        streamed = time.perf_counter()
-        segments = asyncio.run(find_segments(server.grpc_url, audio))
-        elapsed = time.perf_counter() - streamed
-    print(f"\n{'segment':<9}{'start s':>9}{'end s':>9}{'length s':>10}")
-    for number, segment in enumerate(segments, 1):
-        start, end = segment.onset_ms / 1000, segment.end_ms / 1000
-        print(f"{number:<9}{start:>9.2f}{end:>9.2f}{end - start:>10.2f}")
-    print(f"\n{len(segments)} speech segments; {audio.size / RATE / elapsed:.0f}x real time")
-    print(f"server log: {server.log_path}")
+        print(f"Triton ready in {time.perf_counter() - started:.0f} s on {server.grpc_url}")
+        print("Calling the agent (a simulated Twilio caller, in real time) ...")
+        record = asyncio.run(simulated_call(server.grpc_url, recordings))
+    print_report(record)
 
 
 if __name__ == "__main__":

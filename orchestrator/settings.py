@@ -80,6 +80,10 @@ class Settings(BaseSettings):
         default_factory=lambda: ["<end_of_turn>", "<start_of_turn>"],
         description="generation stops before any of these (the end of the model's turn)",
     )
+    llm_prompt_format: Literal["gemma", "chatml"] = Field(
+        "gemma",
+        description="chat template the LLM was tuned on (chatml: the CPU profile's SmolLM2)",
+    )
     llm_first_token_timeout_ms: int = Field(
         3000, gt=0, description="no first token by then -> the turn fails (apology)"
     )

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from benchmarks.simulated_call import (
+    CPU_CALL_SETTINGS,
     CallRecord,
     Cough,
     Say,
@@ -30,22 +31,13 @@ from orchestrator.heard_text import HeardTextTracker
 from orchestrator.settings import Settings
 from serving.launcher import TritonServer
 
-# A 2-core CPU runs every model at once here: generous deadlines, deterministic (greedy) answers.
-CPU_TIMEOUTS = {
-    "llm_temperature": 0.0,
-    "llm_first_token_timeout_ms": 20_000,
-    "turn_first_audio_timeout_ms": 30_000,
-    "turn_transcription_timeout_ms": 20_000,
-    "turn_silence_timeout_ms": 120_000,
-}
-
 
 def settings_for(triton: TritonServer, recordings: Path, **overrides: Any) -> Settings:
     return Settings(
         triton_url=triton.grpc_url,
         recordings_dir=str(recordings),
         log_json=False,
-        **{**CPU_TIMEOUTS, **overrides},
+        **{**CPU_CALL_SETTINGS, **overrides},
     )
 
 
