@@ -228,6 +228,22 @@ def stop_server(server: TritonServer) -> None:
         print(f"killed {len(leftovers)} process(es) tritonserver left behind: {leftovers}")
 
 
+def _measure_level(
+    model: str, grpc_url: str, input_data: Path, concurrency: int, count: int, export: Path
+) -> ExperimentSummary:
+    """One perf_analyzer run and its summary; run again once if the export cannot be read."""
+    for attempt in (1, 2):
+        run_perf_analyzer(model, grpc_url, input_data, concurrency, count, export)
+        try:
+            (summary,) = read_export(export)
+            return summary
+        except ProfileExportError as exc:
+            if attempt == 2:
+                raise
+            print(f"{model} at concurrency {concurrency}: {exc}; running it again", flush=True)
+    raise AssertionError("unreachable")
+
+
 def measure_model(
     model: str, grpc_url: str, concurrencies: Sequence[int], quick: bool
 ) -> dict[str, Any]:
@@ -246,8 +262,7 @@ def measure_model(
         export = EXPORT_DIR / f"{model}-c{concurrency}.json"
         started = time.perf_counter()
         try:
-            run_perf_analyzer(model, grpc_url, input_data, concurrency, count, export)
-            (summary,) = read_export(export)
+            summary = _measure_level(model, grpc_url, input_data, concurrency, count, export)
         except (PerfAnalyzerError, ProfileExportError) as exc:  # keep the other levels
             figures.setdefault("errors", {})[str(concurrency)] = str(exc)
             print(f"{model} at concurrency {concurrency}: FAILED: {exc}", flush=True)

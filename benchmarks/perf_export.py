@@ -104,8 +104,11 @@ def summarize_export(document: dict[str, Any]) -> list[ExperimentSummary]:
 
 def read_export(path: Path) -> list[ExperimentSummary]:
     """Summaries of the profile export at ``path``."""
-    with path.open() as handle:
-        document = json.load(handle)
+    try:
+        with path.open() as handle:
+            document = json.load(handle)
+    except json.JSONDecodeError as exc:  # seen once: an export cut short at 640 KiB
+        raise ProfileExportError(f"{path}: unreadable profile export ({exc})") from exc
     if not isinstance(document, dict):
         raise ProfileExportError(f"{path}: not a JSON object")
     return summarize_export(document)

@@ -79,3 +79,10 @@ def test_malformed_exports_raise(document: dict[str, Any], breakage: str) -> Non
             request["response_timestamps"] = []
     with pytest.raises(ProfileExportError):
         summarize_export(broken)
+
+
+def test_a_truncated_file_raises(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.json"
+    cut.write_text(SAMPLE.read_text()[:300])
+    with pytest.raises(ProfileExportError, match="unreadable"):
+        read_export(cut)
