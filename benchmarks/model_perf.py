@@ -64,7 +64,7 @@ PLANS: dict[str, ModelPlan] = {
     "silero_vad": ModelPlan(requests=400, quick_requests=40),
     "stt": ModelPlan(requests=24, quick_requests=4),
     "tts": ModelPlan(requests=24, quick_requests=4),
-    "llm": ModelPlan(requests=12, quick_requests=4),
+    "llm": ModelPlan(requests=8, quick_requests=4),
 }
 
 
