@@ -8,7 +8,6 @@ text: build it with :mod:`orchestrator.gemma_prompt`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -16,9 +15,16 @@ from typing import Any
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient_aio
-from tritonclient.grpc import InferInput, InferRequestedOutput
+from tritonclient.grpc import InferInput
 
 from orchestrator.settings import Settings
+from orchestrator.triton_request import (
+    TritonRequestError,
+    output_text,
+    stream_responses,
+    tensor,
+    text_tensor,
+)
 
 
 class LlmError(RuntimeError):
@@ -73,26 +79,6 @@ class LlmAnswer:
     finish_reason: str
 
 
-def _bytes_input(name: str, value: str) -> InferInput:
-    tensor = InferInput(name, [1], "BYTES")
-    tensor.set_data_from_numpy(np.array([value.encode("utf-8")], dtype=np.object_))
-    return tensor
-
-
-def _bool_input(name: str, value: bool) -> InferInput:
-    tensor = InferInput(name, [1], "BOOL")
-    tensor.set_data_from_numpy(np.array([value], dtype=bool))
-    return tensor
-
-
-def _text(result: Any, name: str) -> str:
-    array = result.as_numpy(name)
-    if array is None or array.size == 0:
-        return ""
-    value = array.reshape(-1)[0]
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 @dataclass
 class LlmClient:
     """Talks to the ``llm`` model. Share one per process; each call of ``stream`` is independent."""
@@ -110,69 +96,43 @@ class LlmClient:
         Safe to cancel at any point: the turn's gRPC stream is cancelled, which aborts the generation on
         the server. Raises :class:`LlmError` on an error response or when the first delta is late.
         """
-        request = self._request(prompt, sampling or self.sampling, request_id, stream=True)
-        finished = asyncio.Event()
-
-        async def requests() -> AsyncIterator[dict[str, Any]]:
-            yield request
-            await finished.wait()  # half-closing earlier could end the stream before the answer
-
-        responses = self.client.stream_infer(requests())
-        first = True
+        inputs = self._inputs(prompt, sampling or self.sampling, stream=True)
+        responses = stream_responses(
+            self.client,
+            self.model_name,
+            inputs,
+            request_id,
+            first_response_timeout_s=self.first_token_timeout_s,
+        )
         try:
-            while True:
-                timeout = self.first_token_timeout_s if first else None
-                try:
-                    async with asyncio.timeout(timeout):
-                        result, error = await anext(responses)
-                except TimeoutError:
-                    raise LlmError(
-                        f"no first token within {self.first_token_timeout_s} s"
-                    ) from None
-                except StopAsyncIteration:
-                    raise LlmError("the LLM stream ended without a final response") from None
-                if error is not None:
-                    raise LlmError(str(error))
-                first = False
-                reason = _text(result, "finish_reason")
+            async for result in responses:
+                reason = output_text(result, "finish_reason")
                 done = reason not in ("", "None")
-                yield LlmDelta(_text(result, "text_output"), reason if done else None)
-                if done:
-                    return
+                yield LlmDelta(output_text(result, "text_output"), reason if done else None)
+        except TritonRequestError as exc:
+            raise LlmError(str(exc)) from None
         finally:
-            finished.set()
-            # Cancels the server-side request if it is still running; a no-op once it has ended.
-            responses.cancel()
+            await responses.aclose()  # cancels the server-side request if it still runs
 
     async def complete(
         self, prompt: str, sampling: SamplingOptions | None = None, request_id: str = ""
     ) -> LlmAnswer:
         """The whole answer in one (non-streaming) response."""
-        request = self._request(prompt, sampling or self.sampling, request_id, stream=False)
-
-        async def requests() -> AsyncIterator[dict[str, Any]]:
-            yield request
-
-        async for result, error in self.client.stream_infer(requests()):
-            if error is not None:
-                raise LlmError(str(error))
-            return LlmAnswer(_text(result, "text_output"), _text(result, "finish_reason"))
+        inputs = self._inputs(prompt, sampling or self.sampling, stream=False)
+        try:
+            async for result in stream_responses(self.client, self.model_name, inputs, request_id):
+                return LlmAnswer(
+                    output_text(result, "text_output"), output_text(result, "finish_reason")
+                )
+        except TritonRequestError as exc:
+            raise LlmError(str(exc)) from None
         raise LlmError("the LLM stream ended without a response")
 
-    def _request(
-        self, prompt: str, sampling: SamplingOptions, request_id: str, stream: bool
-    ) -> dict[str, Any]:
-        inputs = [
-            _bytes_input("text_input", prompt),
-            _bool_input("stream", stream),
-            _bytes_input("sampling_parameters", sampling.to_json()),
-            _bool_input("exclude_input_in_output", True),
-            _bool_input("return_finish_reason", True),
+    def _inputs(self, prompt: str, sampling: SamplingOptions, stream: bool) -> list[InferInput]:
+        return [
+            text_tensor("text_input", prompt),
+            tensor("stream", np.array([stream], dtype=bool)),
+            text_tensor("sampling_parameters", sampling.to_json()),
+            tensor("exclude_input_in_output", np.array([True], dtype=bool)),
+            tensor("return_finish_reason", np.array([True], dtype=bool)),
         ]
-        outputs = [InferRequestedOutput("text_output"), InferRequestedOutput("finish_reason")]
-        return {
-            "model_name": self.model_name,
-            "inputs": inputs,
-            "outputs": outputs,
-            "request_id": request_id,
-        }

@@ -9,7 +9,7 @@ the stream, and the model sees ``request.is_cancelled()``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,10 +48,12 @@ async def stream_responses(
     inputs: Sequence[InferInput],
     request_id: str = "",
     response_timeout_s: float | None = None,
-) -> AsyncIterator[Any]:
+    first_response_timeout_s: float | None = None,
+) -> AsyncGenerator[Any, None]:
     """Yield each response that carries outputs; return after the FINAL flag.
 
-    ``response_timeout_s`` bounds the wait for each response. Raises :class:`TritonRequestError`.
+    ``first_response_timeout_s`` bounds the wait for the first response (default:
+    ``response_timeout_s``), ``response_timeout_s`` each later one. Raises :class:`TritonRequestError`.
     Safe to cancel at any point (the server-side request is cancelled with the stream).
     """
     finished = asyncio.Event()
@@ -69,17 +71,17 @@ async def stream_responses(
         await finished.wait()  # half-closing the stream early could end it before the answer
 
     responses = client.stream_infer(requests())
+    timeout = response_timeout_s if first_response_timeout_s is None else first_response_timeout_s
     try:
         while True:
             try:
-                async with asyncio.timeout(response_timeout_s):
+                async with asyncio.timeout(timeout):
                     result, error = await anext(responses)
             except TimeoutError:
-                raise TritonRequestError(
-                    f"{model_name}: no response within {response_timeout_s} s"
-                ) from None
+                raise TritonRequestError(f"{model_name}: no response within {timeout} s") from None
             except StopAsyncIteration:
                 raise TritonRequestError(f"{model_name}: stream ended before FINAL") from None
+            timeout = response_timeout_s
             if error is not None:
                 raise TritonRequestError(f"{model_name}: {error}")
             response = result.get_response()

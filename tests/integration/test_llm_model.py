@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tritonclient.utils import InferenceServerException
 
 from orchestrator.gemma_prompt import Turn, build_prompt
 from orchestrator.llm_client import LlmClient, LlmError, SamplingOptions
 from orchestrator.triton_connection import connect
+from orchestrator.triton_request import TritonRequestError, stream_responses, tensor, text_tensor
 from serving.launcher import TritonServer
 
 PROMPT = build_prompt("You are a helpful assistant.", [Turn("user", "Tell me about the moon.")])
@@ -78,16 +78,18 @@ async def test_cancelling_the_stream_stops_generation_on_the_server(
     assert generated < 200, summary
 
 
-async def _send_raw(llm: LlmClient, sampling_json: str) -> list[object]:
-    """One non-streaming request with ``sampling_parameters`` as given; the (result, error) pairs."""
-    request = llm._request(PROMPT, GREEDY, "", stream=False)
-    sampling = request["inputs"][2]
-    sampling.set_data_from_numpy(np.array([sampling_json.encode()], dtype=np.object_))
-
-    async def requests() -> AsyncIterator[dict[str, object]]:
-        yield request
-
-    return [error async for _, error in llm.client.stream_infer(requests())]
+async def _send_raw(llm: LlmClient, sampling_json: str) -> str:
+    """One non-streaming request with ``sampling_parameters`` as given; the error it got."""
+    inputs = [
+        text_tensor("text_input", PROMPT),
+        tensor("stream", np.array([False])),
+        text_tensor("sampling_parameters", sampling_json),
+        tensor("exclude_input_in_output", np.array([True])),
+    ]
+    with pytest.raises(TritonRequestError) as failure:
+        async for _ in stream_responses(llm.client, llm.model_name, inputs):
+            pass
+    return str(failure.value)
 
 
 @pytest.mark.parametrize(
@@ -101,11 +103,7 @@ async def _send_raw(llm: LlmClient, sampling_json: str) -> list[object]:
 async def test_bad_sampling_parameters_are_rejected_and_the_server_keeps_serving(
     llm: LlmClient, sampling_json: str, message: str
 ) -> None:
-    errors = await _send_raw(llm, sampling_json)
-
-    assert len(errors) == 1
-    assert isinstance(errors[0], InferenceServerException)
-    assert message in str(errors[0])
+    assert message in await _send_raw(llm, sampling_json)
     assert (await llm.complete(PROMPT, GREEDY)).text
 
 
