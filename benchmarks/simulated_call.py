@@ -1,7 +1,10 @@
 """A scripted phone call against the orchestrator, as Twilio would carry it (tests, demo, benchmarks).
 
 A scenario is a list of steps: the caller says something (Piper's voice, or espeak-ng without Piper),
-stays silent, coughs, or barges in a given time after the agent's reply starts playing. The caller side
+stays silent, coughs, presses a key (DTMF), barges in a given time after the agent's reply starts
+playing, or stays silent until the agent hangs up (scenario files: :mod:`benchmarks.scenario_file`).
+:func:`run_steps` returns the caller-side times of every utterance (onset and last voiced frame sent)
+for latency figures measured outside the orchestrator. The caller side
 is :class:`~benchmarks.twilio_phone.SimulatedTwilioCall` (real WebSocket, real-time frames, marks echoed
 as audio plays, ``clear`` honoured). Afterwards :class:`CallRecord` reads what the orchestrator wrote
 for the call: its JSONL event log (turns, timings) and its stereo recording.
@@ -80,7 +83,34 @@ class WaitUntil:
     timeout_ms: int = 60_000
 
 
-Step = Say | Silence | Cough | WaitForAgent | WaitForAgentSilence | WaitUntil
+@dataclass(frozen=True)
+class Dtmf:
+    """A key press (Twilio sends it as a ``dtmf`` message, outside the audio)."""
+
+    digit: str
+
+
+@dataclass(frozen=True)
+class SilenceUntilHangUp:
+    """Silence until the agent ends the call (its silence timeout), at most ``timeout_ms``."""
+
+    timeout_ms: int = 60_000
+
+
+Step = (
+    Say
+    | Silence
+    | Cough
+    | Dtmf
+    | WaitForAgent
+    | WaitForAgentSilence
+    | WaitUntil
+    | SilenceUntilHangUp
+)
+
+# A 20 ms frame is voiced when a sample in it exceeds this (of full scale): the threshold of
+# speech_samples.voiced_span, which cuts the synthesiser's leading and trailing silence.
+VOICED_LEVEL = 0.02
 
 
 def caller_speech(text: str) -> FloatArray:
@@ -101,26 +131,59 @@ def silence(ms: int) -> npt.NDArray[np.int16]:
     return np.zeros(RATE * ms // 1000, np.int16)
 
 
+def voiced_frames(pcm8k: npt.NDArray[np.int16]) -> tuple[int, int] | None:
+    """Indices of the first and last 20 ms frame holding speech (None for silence)."""
+    loud = np.flatnonzero(np.abs(pcm8k.astype(np.int32)) > VOICED_LEVEL * 32767)
+    if loud.size == 0:
+        return None
+    frame = RATE // 50
+    return int(loud[0]) // frame, int(loud[-1]) // frame
+
+
+@dataclass(frozen=True)
+class CallerTurn:
+    """One utterance as the caller sent it (loop times)."""
+
+    text: str
+    onset: float  # first voiced frame sent
+    voiced_end: float  # last voiced frame sent
+    over_agent: bool  # it started while agent audio was playing (a barge-in attempt)
+
+
 @dataclass
 class ScenarioTimes:
     """Loop times the caller side saw (for latency figures measured outside the orchestrator)."""
 
     speech_ends: list[float] = field(default_factory=list)  # end of each Say
     barge_ins: list[float] = field(default_factory=list)  # start of each Say sent over the agent
+    turns: list[CallerTurn] = field(default_factory=list)
 
 
-async def run_steps(phone: SimulatedTwilioCall, steps: list[Step]) -> ScenarioTimes:
+async def run_steps(
+    phone: SimulatedTwilioCall, steps: list[Step], times: ScenarioTimes | None = None
+) -> ScenarioTimes:
+    """Play ``steps``; the caller-side times go into ``times`` (kept when a timeout cuts the run)."""
     loop = asyncio.get_running_loop()
-    times = ScenarioTimes()
+    times = ScenarioTimes() if times is None else times
     for step in steps:
         if phone.closed.is_set():  # the agent hung up: the rest of the script has no one to hear it
             break
         match step:
             case Say(text=text):
-                if _agent_playing(phone, loop.time()):
+                over_agent = _agent_playing(phone, loop.time())
+                if over_agent:
                     times.barge_ins.append(loop.time())
-                await phone.send_audio_realtime(to_phone(caller_speech(text)))
+                pcm = to_phone(caller_speech(text))
+                sent = await phone.send_audio_realtime(pcm)
                 times.speech_ends.append(loop.time())
+                voiced = voiced_frames(pcm)
+                if voiced is not None and sent:
+                    onset, end = voiced
+                    times.turns.append(CallerTurn(text, sent[onset], sent[end], over_agent))
+            case Dtmf(digit=digit):
+                await phone.send_dtmf(digit)
+            case SilenceUntilHangUp(timeout_ms=timeout_ms):
+                await _silence_until(phone, lambda: False, timeout_ms)
             case Silence(ms=ms):
                 await phone.send_audio_realtime(silence(ms))
             case Cough(ms=ms):

@@ -142,16 +142,27 @@ class SimulatedTwilioCall:
             "streamSid": self.stream_sid,
         }
 
-    async def send_audio_realtime(self, pcm8k: npt.NDArray[np.int16]) -> None:
-        """Caller audio as 20 ms frames, each sent when Twilio would (timestamps on the call clock)."""
+    @property
+    def started_at(self) -> float:
+        """Loop time ``start`` was sent (the orchestrator's call clock starts within a ms of it)."""
+        return self._started_at
+
+    async def send_audio_realtime(self, pcm8k: npt.NDArray[np.int16]) -> list[float]:
+        """Caller audio as 20 ms frames, each sent when Twilio would (timestamps on the call clock).
+
+        Returns the loop time each frame was sent at (later than due when the loop is busy).
+        """
         payload = mulaw.encode(pcm8k)
         first = self._loop.time()
         offset_ms = round((first - self._started_at) * 1000)
+        sent: list[float] = []
         for index, start in enumerate(range(0, len(payload), FRAME_BYTES)):
             due = first + index * 0.02
             await asyncio.sleep(max(0.0, due - self._loop.time()))
             frame = payload[start : start + FRAME_BYTES]
             await self.send_json(self.media_message(frame, offset_ms + index * 20))
+            sent.append(self._loop.time())
+        return sent
 
     async def send_dtmf(self, digit: str) -> None:
         await self.send_json(

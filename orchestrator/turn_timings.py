@@ -1,7 +1,9 @@
 """Per-turn stage timings from monotonic marks. Pure: the engine records ``now`` at each stage.
 
 The end-to-end figure is what the caller feels: from the end of their speech (the last voiced audio,
-before the end-of-turn silence) to the agent's first audio going out to Twilio.
+before the end-of-turn silence) to the agent's first audio going out to Twilio. The stages are
+contiguous: endpointing + stt + reply_start + llm_ttft + llm_first_phrase + tts_first_audio +
+first_byte = end_to_end whenever every stage happened.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class TurnTimings:
     tts_first_audio_ms: float | None  # first chunk to TTS -> its first audio
     first_byte_ms: float | None  # first TTS audio -> first byte to Twilio
     end_to_end_ms: float | None  # caller stopped -> first byte to Twilio
+    reply_start_ms: float | None = None  # transcript -> LLM request (the turn logic)
+    llm_first_phrase_ms: float | None = None  # first token -> first phrase sent to the TTS
 
     def as_dict(self) -> dict[str, float | None]:
         """For the JSONL call log and the Prometheus histograms (one per key)."""
@@ -54,6 +58,8 @@ class TurnMarks:
             tts_first_audio_ms=self._between(Stage.TTS_REQUESTED, Stage.TTS_FIRST_AUDIO),
             first_byte_ms=self._between(Stage.TTS_FIRST_AUDIO, Stage.FIRST_BYTE_SENT),
             end_to_end_ms=self._between(Stage.CALLER_STOPPED, Stage.FIRST_BYTE_SENT),
+            reply_start_ms=self._between(Stage.STT_DONE, Stage.LLM_REQUESTED),
+            llm_first_phrase_ms=self._between(Stage.LLM_FIRST_TOKEN, Stage.TTS_REQUESTED),
         )
 
     def _between(self, start: Stage, end: Stage) -> float | None:

@@ -25,7 +25,12 @@ def test_every_stage_from_marks() -> None:
         tts_first_audio_ms=120,
         first_byte_ms=5,
         end_to_end_ms=905,
+        reply_start_ms=5,
+        llm_first_phrase_ms=80,
     )
+    stages = marks.timings().as_dict()
+    chain = [k for k in stages if k != "end_to_end_ms"]
+    assert sum(stages[k] or 0.0 for k in chain) == stages["end_to_end_ms"]
 
 
 def test_missing_stages_are_none_and_first_mark_wins() -> None:
@@ -40,4 +45,6 @@ def test_missing_stages_are_none_and_first_mark_wins() -> None:
         "tts_first_audio_ms": None,
         "first_byte_ms": None,
         "end_to_end_ms": None,
+        "reply_start_ms": None,
+        "llm_first_phrase_ms": None,
     }

