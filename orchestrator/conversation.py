@@ -35,7 +35,7 @@ from orchestrator.gemma_prompt import Turn, build_prompt
 from orchestrator.llm_client import LlmClient, SamplingOptions
 from orchestrator.phrase_chunker import ChunkerParams
 from orchestrator.playout import ChunkPlayout
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, system_prompt
 from orchestrator.speech_segmenter import SpeechEnded, SpeechSegmenter
 from orchestrator.stt_client import SttClient
 from orchestrator.triton_connection import connect
@@ -64,7 +64,7 @@ from orchestrator.turn_taking import (
     step,
 )
 from orchestrator.turn_timings import Stage, TurnMarks
-from orchestrator.vad_stream import WINDOW, VadError, VadStream
+from orchestrator.vad_stream import WINDOW, VadStream
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class ConversationServices:
 
     def __init__(self, settings: Settings, metrics: ConversationMetrics | None = None) -> None:
         self.settings = settings
+        self.system_prompt = system_prompt(settings)  # read once: a bad persona file fails at start
         self.canned = CannedLines(line_texts(settings))
         self.metrics = metrics or ConversationMetrics.create()
         self._client: grpcclient_aio.InferenceServerClient | None = None
@@ -136,7 +137,7 @@ class ConversationEngine:
         self._clock = clock
         self._params = TurnParams.from_settings(self._settings)
         self._state = TurnState()
-        self._history = ConversationHistory(self._settings.llm_system_prompt)
+        self._history = ConversationHistory(services.system_prompt)
         self._segmenter = SpeechSegmenter(self._params.segmenter)
         self._call_audio = CallAudioBuffer()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
@@ -344,10 +345,12 @@ class ConversationEngine:
                     while True:
                         audio = await self._audio_in.get()
                         self._call_audio.append(audio)
-                        for probability in await vad.push(audio):
+                        probabilities = await vad.push(audio)
+                        for probability in probabilities:
                             self._on_probability(float(probability))
-                        attempt = 0
-            except (VadError, OSError) as exc:
+                        if probabilities.size:  # the server answered: back to the short delay
+                            attempt = 0
+            except Exception as exc:  # VadError, a gRPC error, ...: the call must keep listening
                 delay = VAD_RETRY_S[min(attempt, len(VAD_RETRY_S) - 1)]
                 log.warning("VAD stream failed (%s); retrying in %.1f s", exc, delay)
                 attempt += 1

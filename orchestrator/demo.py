@@ -60,7 +60,11 @@ def scenario(recordings: Path, call_sid: str) -> list[Step]:
 
 async def simulated_call(grpc_url: str, recordings: Path) -> CallRecord:
     settings = Settings(
-        triton_url=grpc_url, recordings_dir=str(recordings), log_json=False, **CPU_CALL_SETTINGS
+        triton_url=grpc_url,
+        recordings_dir=str(recordings),
+        log_json=False,
+        llm_system_prompt_file=str(PROJECT_ROOT / "personas" / "restaurant_host.txt"),
+        **CPU_CALL_SETTINGS,
     )
     call_sid = "CA" + uuid.uuid4().hex  # a new call (and recording) every run
     async with serve_app(conversation_app(settings)) as base:

@@ -7,6 +7,7 @@ Triton model settings are not here: they live in each model's ``config.pbtxt`` p
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -80,6 +81,9 @@ class Settings(BaseSettings):
         default_factory=lambda: ["<end_of_turn>", "<start_of_turn>"],
         description="generation stops before any of these (the end of the model's turn)",
     )
+    llm_system_prompt_file: str = Field(
+        "", description="a persona file; when set, its text replaces llm_system_prompt"
+    )
     llm_prompt_format: Literal["gemma", "chatml"] = Field(
         "gemma",
         description="chat template the LLM was tuned on (chatml: the CPU profile's SmolLM2)",
@@ -140,12 +144,31 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         65_536, ge=1024, description="larger WebSocket messages are dropped as oversized"
     )
+    max_concurrent_calls: int = Field(
+        10, ge=1, description="calls beyond this are told so and hung up (webhook and stream)"
+    )
+    busy_text: str = Field(
+        "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye.",
+        description="said (Twilio <Say>) to a call refused by max_concurrent_calls or draining",
+    )
+    shutdown_drain_s: float = Field(
+        30.0,
+        ge=0.0,
+        description="on SIGTERM, refuse new calls and let active ones end for up to this long",
+    )
     recordings_dir: str = Field("recordings", description="per-call stereo WAV + JSONL event log")
     recording_flush_ms: int = Field(
         250, ge=20, le=1000, description="recording files are flushed at least this often"
     )
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
     log_level: str = "INFO"
+
+
+def system_prompt(settings: Settings) -> str:
+    """The persona: the file's text when ``llm_system_prompt_file`` is set, else the setting."""
+    if settings.llm_system_prompt_file:
+        return Path(settings.llm_system_prompt_file).read_text(encoding="utf-8").strip()
+    return settings.llm_system_prompt
 
 
 @lru_cache(maxsize=1)
