@@ -53,6 +53,7 @@ DEFAULT_LEVELS = (1, 4, 10)
 PLOT_PATH = RESULTS_DIR / "call_latency-latest.png"
 STAGGER_S = 0.5  # call slots start this far apart (callers do not all speak on the same frame)
 STOP_GRACE_S = 5.0  # a call cut by the deadline gets this long to hang up
+MIN_CALL_S = 15.0  # no new call this close to a level's deadline (greeting + one turn take longer)
 
 
 @dataclass
@@ -175,7 +176,7 @@ async def measure_level(
         await asyncio.sleep(index * STAGGER_S)
         results: list[CallResult] = []
         left = per_slot
-        while left > 0 and loop.time() < deadline:
+        while left > 0 and loop.time() < deadline - MIN_CALL_S:
             part = scenario.first_turns(min(left, scenario.utterances))
             result = await measure_call(ws_url, part, recordings, deadline)
             results.append(result)
@@ -188,6 +189,12 @@ async def measure_level(
     return LevelResult(concurrency, loop.time() - started, [c for s in slots for c in s])
 
 
+def level_weight(concurrency: int, turns: int) -> float:
+    """Expected time of a level, relative: turns in a row per slot, each slower with more calls
+    sharing the CPU (roughly with the square root of the calls, as vLLM batches the LLM)."""
+    return math.ceil(turns / concurrency) * math.sqrt(concurrency)
+
+
 async def run_benchmark(
     grpc_url: str,
     scenario: Scenario,
@@ -197,8 +204,8 @@ async def run_benchmark(
     budget_s: float,
     warmup: bool = True,
 ) -> list[LevelResult]:
-    """Every level against one orchestrator; each level gets an equal share of what is left of
-    ``budget_s`` (a level that finishes early leaves its time to the next)."""
+    """Every level against one orchestrator; each level gets a share of what is left of
+    ``budget_s`` by :func:`level_weight` (a level that finishes early leaves its time to the next)."""
     for text in {s.text for s in scenario.steps if isinstance(s, Say)}:
         caller_speech(text)  # synthesised (and cached) before the clock runs
     loop = asyncio.get_running_loop()
@@ -211,7 +218,8 @@ async def run_benchmark(
             print("warm-up call (1 turn, not counted) ...", flush=True)
             await measure_call(ws_url, scenario.first_turns(1), recordings, end)
         for index, level in enumerate(levels):
-            share = (end - loop.time()) / (len(levels) - index)
+            weights = [level_weight(n, turns) for n in levels[index:]]
+            share = (end - loop.time()) * weights[0] / sum(weights)
             print(
                 f"{level} concurrent call(s): up to {turns} turns in {share:.0f} s ...", flush=True
             )
@@ -335,7 +343,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="levels 1,2 with 4 turns each")
     parser.add_argument("--scenario", default="latency", help="name or path of a scenario file")
     parser.add_argument(
-        "--budget-s", type=float, default=480.0, help="time for the calls (after Triton is up)"
+        "--total-s",
+        type=float,
+        default=560.0,
+        help="the calls end this long after the command started (Triton's start included)",
     )
     parser.add_argument("--triton-url", default="", help="use this running tritonserver (gRPC)")
     parser.add_argument("--recordings", type=Path, default=PROJECT_ROOT / "recordings" / "bench")
@@ -344,9 +355,9 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(v) for v in str(args.levels).split(",") if v]
     turns: int = args.turns
-    budget: float = args.budget_s
+    total: float = args.total_s
     if args.quick:
-        levels, turns, budget = [1, 2], 4, min(budget, 240.0)
+        levels, turns, total = [1, 2], 4, min(total, 300.0)
     scenario = load_scenario(args.scenario)
     recordings: Path = args.recordings / time.strftime("%Y%m%dT%H%M%S")
 
@@ -360,6 +371,7 @@ def main() -> None:
             grpc_url = stack.enter_context(TritonServer(options)).grpc_url
             server_start_s = round(time.perf_counter() - started, 1)
             print(f"Triton ready in {server_start_s:.0f} s on {grpc_url}", flush=True)
+        budget = max(30.0, total - (time.perf_counter() - started))
         results = asyncio.run(
             run_benchmark(grpc_url, scenario, recordings, levels, turns, budget, not args.no_warmup)
         )
