@@ -19,7 +19,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,9 @@ from pydantic import BaseModel, Field
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from twilio.rest import Client
 
+from orchestrator.admission import CallAdmission, install_sigterm_drain
 from orchestrator.call_event_log import append_lifecycle_event
+from orchestrator.call_files import is_call_sid
 from orchestrator.call_handler import HandlerFactory
 from orchestrator.logging_setup import call_sid_var, configure_logging
 from orchestrator.media_stream_session import MediaStreamSession, SessionOptions, pump_websocket
@@ -47,6 +49,7 @@ from orchestrator.twilio_webhooks import (
     connect_stream_twiml,
     media_stream_url,
     public_url,
+    say_and_hang_up_twiml,
     signature_is_valid,
 )
 
@@ -69,7 +72,16 @@ def create_app(
     twilio_client: Client | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
-    app = FastAPI(title="Client Caller orchestrator")
+    admission = CallAdmission(settings.max_concurrent_calls)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Under uvicorn (lifespan on): the first SIGTERM drains calls before uvicorn shuts down.
+        if settings.shutdown_drain_s > 0:
+            install_sigterm_drain(admission, settings.shutdown_drain_s)
+        yield
+
+    app = FastAPI(title="Client Caller orchestrator", lifespan=lifespan)
     metrics = EdgeMetrics.create()
     recordings_dir = Path(settings.recordings_dir)
     session_options = SessionOptions(
@@ -93,6 +105,7 @@ def create_app(
         else None
     )
     app.state.metrics = metrics
+    app.state.admission = admission
 
     async def verified_form(request: Request) -> dict[str, str] | None:
         form = {key: str(value) for key, value in (await request.form()).items()}
@@ -119,6 +132,15 @@ def create_app(
         if form is None:
             return forbidden()
         call_sid_var.set(form.get("CallSid"))
+        if not admission.has_room():
+            metrics.calls_refused.labels("webhook").inc()
+            log.warning(
+                "call refused: %s (%d of %d calls active)",
+                "draining" if admission.draining else "at capacity",
+                admission.active,
+                admission.max_calls,
+            )
+            return Response(say_and_hang_up_twiml(settings.busy_text), media_type="application/xml")
         parameters = {name: form[name] for name in FORWARDED_CALL_FIELDS if form.get(name)}
         log.info("incoming call from %s to %s", form.get("From"), form.get("To"))
         twiml = connect_stream_twiml(
@@ -136,7 +158,7 @@ def create_app(
         call_sid_var.set(call_sid)
         metrics.call_status_events.labels(status).inc()
         log.info("call status %s", status)
-        if call_sid.isalnum():  # it names a file
+        if is_call_sid(call_sid):  # it names a file
             received_at = datetime.now(UTC).isoformat()
             append_lifecycle_event(recordings_dir, call_sid, {"received_at": received_at, **form})
         return Response(status_code=204)
@@ -175,6 +197,11 @@ def create_app(
     @app.websocket(MEDIA_STREAM_PATH)
     async def media_stream(websocket: WebSocket) -> None:
         await websocket.accept()
+        if not admission.try_admit():
+            metrics.calls_refused.labels("stream").inc()
+            log.warning("media stream refused: %d calls active", admission.active)
+            await websocket.close(code=1013, reason="at capacity, try again later")
+            return
 
         async def close_transport() -> None:
             if websocket.application_state is WebSocketState.CONNECTED:
@@ -184,8 +211,11 @@ def create_app(
         session = MediaStreamSession(
             handler_factory, session_options, websocket.send_text, close_transport, metrics, clock
         )
-        await pump_websocket(websocket, session)
-        await close_transport()
+        try:
+            await pump_websocket(websocket, session)
+            await close_transport()
+        finally:
+            admission.release()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -10,14 +10,15 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from orchestrator.call_files import is_call_sid, open_private_text
+
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
 
 class CallEventLog:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file = path.open("a", encoding="utf-8")
+        self._file = open_private_text(path, append=True)  # 0600: it holds what callers said
 
     def write(self, t_ms: float, event: str, fields: Mapping[str, JsonValue] | None = None) -> None:
         if self._file.closed:
@@ -33,7 +34,9 @@ class CallEventLog:
 
 def append_lifecycle_event(directory: Path, call_sid: str, fields: Mapping[str, str]) -> None:
     """A status callback's fields, one line in ``<CallSid>.lifecycle.jsonl`` (beside the call's
-    recording; status callbacks also arrive before and after its media stream)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / f"{call_sid}.lifecycle.jsonl").open("a", encoding="utf-8") as lifecycle:
+    recording; status callbacks also arrive before and after its media stream). ValueError for a
+    ``call_sid`` that is not a Twilio call SID (it names the file)."""
+    if not is_call_sid(call_sid):
+        raise ValueError("not a Twilio call SID (CA + 32 hex)")
+    with open_private_text(directory / f"{call_sid}.lifecycle.jsonl", append=True) as lifecycle:
         lifecycle.write(json.dumps(dict(fields)) + "\n")

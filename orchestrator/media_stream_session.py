@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestrator.audio_path import TWILIO_RATE, InboundAudio
 from orchestrator.call_event_log import CallEventLog, JsonValue
+from orchestrator.call_files import call_stem
 from orchestrator.call_handler import CallHandler, CallInfo, HandlerFactory, StopReason
 from orchestrator.logging_setup import call_sid_var
 from orchestrator.metrics import EdgeMetrics
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 # Recording positions this far behind the call clock are final: late caller frames (network jitter)
 # still land in place, and a crash loses at most this plus one flush interval.
 RECORDING_HOLD_MS = 500
+# Bad-input details quote the sender's text: this much at most per log line.
+MAX_DETAIL_CHARS = 200
 
 
 class SessionState(Enum):
@@ -135,6 +138,12 @@ class MediaStreamSession:
         if self.state is not SessionState.AWAITING_START:
             self._reject("second_start", f"second start (stream {start.stream_sid}) ignored")
             return True
+        try:  # SIDs name the recording files: only Twilio's form, never a path
+            stem = call_stem(self._options.recordings_dir, start.call_sid, start.stream_sid)
+        except ValueError as error:
+            self._reject("bad_sid", f"{error}: {start.call_sid!r}, {start.stream_sid!r}")
+            log.error("start with an invalid call or stream SID; ending the stream")
+            return False
         call_sid_var.set(start.call_sid)
         fmt = start.media_format
         if (fmt.encoding, fmt.sample_rate, fmt.channels) != ("audio/x-mulaw", TWILIO_RATE, 1):
@@ -146,7 +155,6 @@ class MediaStreamSession:
             account_sid=start.account_sid,
             custom_parameters=dict(start.custom_parameters),
         )
-        stem = self._options.recordings_dir / f"{start.call_sid}-{start.stream_sid}"
         self._recorder = StereoRecorder(stem.with_suffix(".wav"))
         self._events = CallEventLog(stem.with_suffix(".jsonl"))
         self._started_at = self._clock()
@@ -212,6 +220,8 @@ class MediaStreamSession:
         await self._handler.on_dtmf(dtmf.digit)
 
     def _reject(self, reason: str, detail: str) -> None:
+        if len(detail) > MAX_DETAIL_CHARS:
+            detail = detail[:MAX_DETAIL_CHARS] + f"... ({len(detail)} chars)"
         log.warning("bad input (%s): %s", reason, detail)
         self._metrics.bad_messages.labels(reason).inc()
         self._log_event("bad_input", {"reason": reason, "detail": detail})

@@ -20,6 +20,7 @@ class EdgeMetrics:
     bad_messages: Counter
     webhooks_rejected: Counter
     call_status_events: Counter
+    calls_refused: Counter
 
     @classmethod
     def create(cls) -> EdgeMetrics:
@@ -57,5 +58,11 @@ class EdgeMetrics:
             ),
             call_status_events=Counter(
                 "cc_call_status_events", "Status callbacks", ["status"], registry=registry
+            ),
+            calls_refused=Counter(
+                "cc_calls_refused",
+                "Calls refused (at capacity or draining), by where: webhook or stream",
+                ["where"],
+                registry=registry,
             ),
         )

@@ -14,15 +14,16 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from orchestrator.call_files import open_private_binary
+
 RECORDING_RATE = 8000
 
 
 class StereoRecorder:
     def __init__(self, path: Path, sample_rate: int = RECORDING_RATE) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.sample_rate = sample_rate
-        self._file = path.open("wb")
+        self._file = open_private_binary(path)  # 0600 in a 0700 folder: callers' voices
         self._wav = wave.open(self._file, "wb")  # noqa: SIM115 - closed in close()
         self._wav.setnchannels(2)
         self._wav.setsampwidth(2)

@@ -12,6 +12,7 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import numpy as np
 import numpy.typing as npt
 import tritonclient.grpc.aio as grpcclient_aio
@@ -103,6 +104,8 @@ class VadStream:
             result, error = await anext(self._responses)
         except StopAsyncIteration as exc:
             raise VadError("VAD stream ended") from exc
+        except grpc.RpcError as exc:  # the server went away (crash, restart, network)
+            raise VadError(f"VAD stream broke: {exc.code()}") from exc
         if error is not None:
             raise VadError(str(error))
         self._state = result.as_numpy("next_state")

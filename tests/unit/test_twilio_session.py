@@ -19,25 +19,28 @@ from orchestrator.metrics import EdgeMetrics
 from orchestrator.outbound_stream import OutboundOptions
 from orchestrator.playout import ChunkPlayout, ChunkState
 
+SID_CA = "CA" + "0" * 31 + "1"
+SID_MZ = "MZ" + "0" * 31 + "1"
+
 START = {
     "event": "start",
     "sequenceNumber": "1",
     "start": {
         "accountSid": "AC1",
-        "streamSid": "MZ1",
-        "callSid": "CA1",
+        "streamSid": SID_MZ,
+        "callSid": SID_CA,
         "tracks": ["inbound"],
         "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         "customParameters": {"From": "+1555"},
     },
-    "streamSid": "MZ1",
+    "streamSid": SID_MZ,
 }
 
 
 def media(timestamp_ms: int, payload: bytes = b"\xff" * 160) -> str:
     body = {"track": "inbound", "chunk": "1", "timestamp": str(timestamp_ms)}
     body["payload"] = base64.b64encode(payload).decode()
-    return json.dumps({"event": "media", "streamSid": "MZ1", "media": body})
+    return json.dumps({"event": "media", "streamSid": SID_MZ, "media": body})
 
 
 class Handler:
@@ -109,7 +112,7 @@ async def test_a_call_from_start_to_stop(
     assert handler.output.playout.chunk("hello#0").state is ChunkState.PLAYED
     assert await session.receive_text('{"event":"stop","stop":{"callSid":"CA1"}}') is False
     assert await session.end(StopReason.STOPPED) is StopReason.STOPPED
-    assert handler.calls[0] == "start CA1 {'From': '+1555'}"
+    assert handler.calls[0] == f"start {SID_CA} {{'From': '+1555'}}"
     assert handler.calls.count("dtmf 9") == 1
     assert handler.calls[-4:] == [
         "played hello#0",
@@ -118,7 +121,7 @@ async def test_a_call_from_start_to_stop(
         "stop stopped",
     ]
     assert sum(int(c.split()[1]) for c in handler.calls if c.startswith("audio")) > 2000
-    events = [json.loads(line)["event"] for line in (tmp_path / "CA1-MZ1.jsonl").open()]
+    events = [json.loads(line)["event"] for line in (tmp_path / f"{SID_CA}-{SID_MZ}.jsonl").open()]
     assert events == ["start", "dtmf", "mark", "mark", "mark", "stop", "end"]
 
 
@@ -128,7 +131,7 @@ async def test_clear_goes_out_at_once(parts: tuple[MediaStreamSession, Handler, 
     assert handler.output is not None
     await handler.output.send_audio(np.zeros(8000, np.int16) + 500, 8000, "long")
     cut = await handler.output.clear()
-    assert wire.sent[-1] == {"event": "clear", "streamSid": "MZ1"}
+    assert wire.sent[-1] == {"event": "clear", "streamSid": SID_MZ}
     assert all(c.state is ChunkState.CLEARED for c in cut) and len(cut) == 10
     await session.end(StopReason.DISCONNECTED)
 
@@ -142,7 +145,7 @@ async def test_bad_input_is_dropped_and_media_before_start_too(
     assert handler.calls == []
     assert await session.receive_text(json.dumps(START))
     assert await session.receive_text(json.dumps(START))  # a second start: ignored
-    assert handler.calls == ["start CA1 {'From': '+1555'}"]
+    assert handler.calls == [f"start {SID_CA} {{'From': '+1555'}}"]
     await session.end(StopReason.DISCONNECTED)
     assert await session.receive_text(media(20)) is False  # ended
 
