@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 RECORDING_HOLD_MS = 500
 # Bad-input details quote the sender's text: this much at most per log line.
 MAX_DETAIL_CHARS = 200
+# Caller audio is placed in the recording by its timestamp: one from further ahead of the call clock
+# (or before the call began) is refused, so a forged timestamp cannot make the recorder allocate
+# memory for hours of silence.
+MAX_MEDIA_AHEAD_MS = 5000
 
 
 class SessionState(Enum):
@@ -191,6 +195,10 @@ class MediaStreamSession:
             return
         if media.track not in ("inbound", "inbound_track"):
             self._reject("wrong_track", f"media on track {media.track!r} dropped")
+            return
+        ahead_ms = media.timestamp_ms - (self._clock() - self._started_at) * 1000.0
+        if media.timestamp_ms < 0 or ahead_ms > MAX_MEDIA_AHEAD_MS:
+            self._reject("bad_timestamp", f"media timestamp {media.timestamp_ms} ms dropped")
             return
         started = time.perf_counter()
         pcm8k, pcm16k = self._inbound.convert(media.payload)
