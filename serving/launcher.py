@@ -251,7 +251,10 @@ class TritonServer:
             process.wait(timeout=self.options.exit_timeout_s + 10)
         except subprocess.TimeoutExpired:
             log.warning("tritonserver did not exit after SIGTERM; killing it")
-            self._kill_group(process)
+        # Whatever the server left behind in its process group goes too: a stub still shutting down
+        # when the exit timeout ran out, and the processes it spawned (vLLM's engine core and workers,
+        # 2-3 GB each) would otherwise live on as orphans.
+        self._kill_group(process)
 
     def kill(self) -> None:
         """Kill the server and its model stubs at once, as a crash would (for fault injection)."""
@@ -366,8 +369,8 @@ class TritonServer:
 
     @staticmethod
     def _kill_group(process: subprocess.Popen[bytes]) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # the group outlives its leader; pgid = its pid
         process.wait(timeout=10)
 
 
