@@ -296,6 +296,20 @@ def plot(results: Sequence[LevelResult], path: Path) -> Path:
             "s--",
             label="barge-in p95",
         )
+    for key, name in STAGES:  # where the time goes as calls are added: each stage's p50
+        per_level = [
+            (r.concurrency, [t.stages_ms[key] for t in r.turns if t.stages_ms]) for r in levels
+        ]
+        per_level = [(c, v) for c, v in per_level if v]
+        if per_level:
+            scaling.plot(
+                [c for c, _ in per_level],
+                [float(np.percentile(v, 50)) for _, v in per_level],
+                ".:",
+                linewidth=1,
+                label=f"{name} p50",
+            )
+    scaling.set_yscale("symlog", linthresh=10.0)
     scaling.set_xlabel("concurrent calls")
     scaling.set_ylabel("ms")
     scaling.set_title("Latency vs concurrency (CPU profile)")
