@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import time
 import uuid
@@ -72,8 +73,13 @@ class LevelResult:
     calls: list[CallResult]
 
     @property
-    def turns(self) -> list[TurnLatency]:
+    def all_turns(self) -> list[TurnLatency]:
         return [t for c in self.calls for t in c.turns]
+
+    @property
+    def turns(self) -> list[TurnLatency]:
+        """The turns the LLM path answered (with a turn_timings): those the figures are of."""
+        return [t for t in self.all_turns if t.stages_ms is not None]
 
     @property
     def barge_ins(self) -> list[BargeIn]:
@@ -86,8 +92,8 @@ class LevelResult:
             "calls_cut_by_deadline": sum(c.cut_by_deadline for c in self.calls),
             "utterances": sum(c.utterances for c in self.calls),
             "wall_s": round(self.wall_s, 1),
-            **summarise(self.turns, self.barge_ins),
-            "samples": [_sample(t) for t in self.turns],
+            **summarise(self.all_turns, self.barge_ins),
+            "samples": [_sample(t) for t in self.all_turns],
         }
 
 
@@ -125,9 +131,22 @@ async def measure_call(
     phone = SimulatedTwilioCall(ws_url, call_sid=call_sid)
     await phone.connect()
     times = ScenarioTimes()
-    steps = scenario.steps_for_call(
-        lambda: CallRecord.count(recordings, call_sid, "agent_turn"), wait_timeout_ms
-    )
+
+    def turns_done(count: int) -> bool:
+        """``count`` agent turns committed, or a whole reply (not one the caller cut) committed
+        since the caller last spoke: a reply that failed (apology instead) leaves the count short."""
+        try:
+            committed = CallRecord.load(recordings, call_sid).of("agent_turn")
+        except (FileNotFoundError, json.JSONDecodeError):
+            return False
+        if len(committed) >= count:
+            return True
+        if not times.speech_ends:
+            return False
+        said_ms = (times.speech_ends[-1] - phone.started_at) * 1000.0
+        return any(t["t_ms"] > said_ms and not t.get("interrupted") for t in committed)
+
+    steps = scenario.steps_for_call(turns_done, wait_timeout_ms)
     cut = False
     try:
         async with asyncio.timeout_at(deadline):
@@ -204,8 +223,8 @@ async def run_benchmark(
     budget_s: float,
     warmup: bool = True,
 ) -> list[LevelResult]:
-    """Every level against one orchestrator; each level gets a share of what is left of
-    ``budget_s`` by :func:`level_weight` (a level that finishes early leaves its time to the next)."""
+    """Every level against one orchestrator, busiest first; each level gets a share of what is left
+    of ``budget_s`` by :func:`level_weight` (a level that ends early leaves its time to the next)."""
     for text in {s.text for s in scenario.steps if isinstance(s, Say)}:
         caller_speech(text)  # synthesised (and cached) before the clock runs
     loop = asyncio.get_running_loop()
@@ -217,8 +236,10 @@ async def run_benchmark(
         if warmup:  # first requests after a model load are slow: one turn, not counted
             print("warm-up call (1 turn, not counted) ...", flush=True)
             await measure_call(ws_url, scenario.first_turns(1), recordings, end)
-        for index, level in enumerate(levels):
-            weights = [level_weight(n, turns) for n in levels[index:]]
+        # Busiest first: a level that ends early leaves its time to the sequential 1-call level.
+        order = sorted(levels, reverse=True)
+        for index, level in enumerate(order):
+            weights = [level_weight(n, turns) for n in order[index:]]
             share = (end - loop.time()) * weights[0] / sum(weights)
             print(
                 f"{level} concurrent call(s): up to {turns} turns in {share:.0f} s ...", flush=True
@@ -228,15 +249,16 @@ async def run_benchmark(
             )
             print(_level_line(result), flush=True)
             results.append(result)
-    return results
+    return sorted(results, key=lambda r: r.concurrency)
 
 
 def _level_line(result: LevelResult) -> str:
-    figures = summarise(result.turns, result.barge_ins)
+    figures = summarise(result.all_turns, result.barge_ins)
     v2v = figures.get("voice_to_voice", {})
     barge = figures["barge_in"].get("latency", {})
     return (
-        f"  {result.concurrency} call(s): {figures['turns']} turns in {result.wall_s:.0f} s; "
+        f"  {result.concurrency} call(s): {figures['turns']} turns "
+        f"(+{figures['turns_without_llm_reply']} without an LLM reply) in {result.wall_s:.0f} s; "
         f"voice-to-voice p50 {v2v.get('p50_ms', float('nan')):.0f} ms "
         f"p95 {v2v.get('p95_ms', float('nan')):.0f} ms; "
         f"barge-in p50 {barge.get('p50_ms', float('nan')):.0f} ms "
@@ -333,7 +355,7 @@ def print_table(results: Sequence[LevelResult]) -> None:
     for key, name in rows:
         cells = []
         for r in results:
-            figures = summarise(r.turns, r.barge_ins)
+            figures = summarise(r.all_turns, r.barge_ins)
             if key == "voice_to_voice":
                 p = figures.get("voice_to_voice")
             elif key == "barge_in":

@@ -34,7 +34,7 @@ Each step is an object with exactly one key:
 - ``silence_until_hang_up_ms``: silence until the agent hangs up (its silence timeout), at most that long.
 
 ``settings`` are orchestrator settings the scenario needs (``orchestrator.settings.Settings`` fields).
-Loading is pure; :meth:`Scenario.steps` binds ``wait_agent_turns`` to a live count of agent turns.
+Loading is pure; :meth:`Scenario.steps_for_call` binds ``wait_agent_turns`` to the live call.
 """
 
 from __future__ import annotations
@@ -100,15 +100,16 @@ class Scenario:
         return replace(self, steps=tuple(kept))
 
     def steps_for_call(
-        self, agent_turns: Callable[[], int], timeout_ms: int = 60_000
+        self, turns_done: Callable[[int], bool], timeout_ms: int = 60_000
     ) -> list[Step]:
-        """Runnable steps: ``wait_agent_turns`` reads ``agent_turns()`` (agent turns committed so
-        far), waiting at most ``timeout_ms``."""
+        """Runnable steps: ``wait_agent_turns: n`` waits (at most ``timeout_ms``) until
+        ``turns_done(n)``, e.g. n agent turns are committed (a caller may also accept the end of
+        any reply to its last utterance: a failed reply leaves the count short)."""
 
         def bind(step: ScenarioStep) -> Step:
             if isinstance(step, AgentTurns):
                 count = step.count
-                return WaitUntil(lambda: agent_turns() >= count, timeout_ms)
+                return WaitUntil(lambda: turns_done(count), timeout_ms)
             return step
 
         return [bind(step) for step in self.steps]

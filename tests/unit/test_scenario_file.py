@@ -94,7 +94,7 @@ def test_first_turns_keeps_the_waits_after_the_last_kept_utterance() -> None:
 
 def test_agent_turns_bind_to_a_live_count() -> None:
     committed = [0]
-    steps = parse_scenario(EVERY_STEP).steps_for_call(lambda: committed[0], timeout_ms=1234)
+    steps = parse_scenario(EVERY_STEP).steps_for_call(lambda n: committed[0] >= n, timeout_ms=1234)
     wait = steps[0]
     assert isinstance(wait, WaitUntil) and wait.timeout_ms == 1234
     assert not wait.done()

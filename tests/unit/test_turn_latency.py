@@ -80,8 +80,11 @@ def test_turns_and_barge_ins_of_a_call() -> None:
 
 def test_a_timing_too_far_from_the_caller_is_not_matched() -> None:
     turns = [CallerTurn("q", onset=103.0, voiced_end=105.0, over_agent=False)]
-    latencies, _ = call_latencies("CA1", turns, [107.0], [], [timing(109.0)], START)
-    assert latencies[0].stages_ms is None
+    for stopped in (103.9, 110.5):  # before the caller stopped; long after (a later turn's)
+        latencies, _ = call_latencies("CA1", turns, [107.0], [], [timing(stopped)], START)
+        assert latencies[0].stages_ms is None
+    latencies, _ = call_latencies("CA1", turns, [107.0], [], [timing(107.5)], START)
+    assert latencies[0].stages_ms is not None  # the VAD's clock lagged 2.5 s behind
 
 
 def test_summary_figures_and_overhead_ratio() -> None:
@@ -91,7 +94,7 @@ def test_summary_figures_and_overhead_ratio() -> None:
     clears = [110.5, 130.7]
     latencies, barge_ins = call_latencies("CA1", turns, arrivals, clears, timings, START)
     figures = summarise(latencies, barge_ins)
-    assert figures["turns"] == figures["turns_with_stages"] == 4
+    assert figures["turns"] == 4 and figures["turns_without_llm_reply"] == 0
     assert figures["voice_to_voice"]["p50_ms"] == pytest.approx(2000.0)
     assert figures["stages"]["llm_ttft_ms"]["max_ms"] == pytest.approx(500.0)
     assert figures["stages"][TRANSPORT]["p50_ms"] == pytest.approx(125.0)
@@ -105,6 +108,10 @@ def test_summary_figures_and_overhead_ratio() -> None:
 def test_summary_without_turns() -> None:
     figures = summarise([], [])
     assert figures["turns"] == 0 and "voice_to_voice" not in figures
+    turns = [CallerTurn("q", onset=103.0, voiced_end=105.0, over_agent=False)]
+    apology, _ = call_latencies("CA1", turns, [107.0], [], [], START)  # no turn_timings
+    figures = summarise(apology, [])
+    assert figures["turns"] == 0 and figures["turns_without_llm_reply"] == 1
     assert figures["barge_in"] == {"attempts": 0, "cleared": 0}
 
 
