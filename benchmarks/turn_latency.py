@@ -47,6 +47,8 @@ TRANSPORT = "transport_ms"
 # stamped when the audio is processed, which lags behind real time when the CPU is overloaded.
 MATCH_EARLY_S = 1.0
 MATCH_LATE_S = 5.0
+# turn_timings is logged this long after the first byte went out, at most (the turns loop's delay).
+SEND_LOG_SLACK_S = 2.0
 # An interruption's clear must arrive within this long after the interrupting utterance ended.
 CLEAR_WINDOW_S = 5.0
 
@@ -124,24 +126,30 @@ def call_latencies(
     barge_ins: list[BargeIn] = []
     for index, turn in enumerate(turns):
         next_onset = turns[index + 1].onset if index + 1 < len(turns) else float("inf")
+        cleared_at = None
         if turn.over_agent:
             clear = first_after(clears, turn.onset)
-            in_window = clear is not None and clear <= min(
-                turn.voiced_end + CLEAR_WINDOW_S, next_onset
-            )
-            barge_ins.append(
-                BargeIn(call_sid, turn.text, clear - turn.onset if in_window and clear else None)
-            )
-        reply = first_after(arrivals, turn.voiced_end)
+            if clear is not None and clear <= min(turn.voiced_end + CLEAR_WINDOW_S, next_onset):
+                cleared_at = clear
+            latency = None if cleared_at is None else cleared_at - turn.onset
+            barge_ins.append(BargeIn(call_sid, turn.text, latency))
+        latest = min(turn.voiced_end + MATCH_LATE_S, next_onset)
+        timing = _nearest(unmatched, turn.voiced_end, latest, call_start)
+        if timing is not None:
+            unmatched.remove(timing)
+        # The reply's first frame: not audio of the reply the caller cut (it may still arrive
+        # until the clear), nor anything long before the orchestrator sent this turn's first byte.
+        not_before = turn.voiced_end
+        if cleared_at is not None:
+            not_before = max(not_before, cleared_at)
+        if timing is not None:
+            sent = call_start + float(timing["t_ms"]) / 1000.0 - SEND_LOG_SLACK_S
+            not_before = max(not_before, sent)
+        reply = first_after(arrivals, not_before)
         if reply is None or reply >= next_onset:
             continue  # no reply heard before the caller spoke again
         v2v_s = reply - turn.voiced_end
-        latest = min(turn.voiced_end + MATCH_LATE_S, next_onset)
-        timing = _nearest(unmatched, turn.voiced_end, latest, call_start)
-        stages = None
-        if timing is not None:
-            unmatched.remove(timing)
-            stages = stage_split(timing, v2v_s * 1000.0)
+        stages = None if timing is None else stage_split(timing, v2v_s * 1000.0)
         latencies.append(TurnLatency(call_sid, turn.text, turn.over_agent, v2v_s, stages))
     return latencies, barge_ins
 

@@ -78,12 +78,20 @@ def test_turns_and_barge_ins_of_a_call() -> None:
     ]
 
 
+def test_audio_of_the_cut_reply_is_not_the_answer() -> None:
+    turns = [CallerTurn("interrupting", onset=108.0, voiced_end=110.0, over_agent=True)]
+    arrivals = [109.0, 110.2, 112.0]  # the old reply until the clear at 110.4, then the answer
+    latencies, barge_ins = call_latencies("CA1", turns, arrivals, [110.4], [timing(110.0)], START)
+    assert latencies[0].voice_to_voice_s == pytest.approx(2.0)
+    assert barge_ins[0].latency_s == pytest.approx(2.4)
+
+
 def test_a_timing_too_far_from_the_caller_is_not_matched() -> None:
     turns = [CallerTurn("q", onset=103.0, voiced_end=105.0, over_agent=False)]
     for stopped in (103.9, 110.5):  # before the caller stopped; long after (a later turn's)
         latencies, _ = call_latencies("CA1", turns, [107.0], [], [timing(stopped)], START)
         assert latencies[0].stages_ms is None
-    latencies, _ = call_latencies("CA1", turns, [107.0], [], [timing(107.5)], START)
+    latencies, _ = call_latencies("CA1", turns, [109.4], [], [timing(107.5)], START)
     assert latencies[0].stages_ms is not None  # the VAD's clock lagged 2.5 s behind
 
 
