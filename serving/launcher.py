@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
+START_MARKER = "\n=== tritonserver start "
 
 
 class TritonLaunchError(RuntimeError):
@@ -71,7 +72,7 @@ class TritonServerOptions:
     extra_backends: Mapping[str, Path] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)  # model settings overrides (profiles)
     run_dir: Path | None = None  # log and backend dir; a fresh folder under the cache by default
-    startup_timeout_s: float = 180.0
+    startup_timeout_s: float = 300.0  # the CPU profile's LLM alone takes 25-70 s on 2 busy cores
     # Triton waits this long for open requests and sequences at shutdown (its default is 30 s).
     exit_timeout_s: int = 5
     log_verbose: int = 0
@@ -262,18 +263,20 @@ class TritonServer:
         if process is not None and process.poll() is None:
             self._kill_group(process)
 
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no server log)"
-
-    def load_failures(self) -> list[str]:
-        """Triton's one-line reasons for each model that failed to load, from the server log."""
+    def current_log(self) -> str:
+        """The server log since the latest start (a run directory's log collects every start)."""
         try:
             text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
-            return []
+            return ""
+        return text[text.rfind(START_MARKER) :]
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.current_log().splitlines()[-lines:]) or "(no server log)"
+
+    def load_failures(self) -> list[str]:
+        """Triton's one-line reasons for each model that failed to load in the current run."""
+        text = self.current_log()
         return [
             line[line.index('"failed to load') :][:600]
             for line in text.splitlines()
@@ -334,7 +337,9 @@ class TritonServer:
         command = self._command(installation, backends)
         log.info("starting tritonserver (%s): %s", installation.source, " ".join(command))
         with self.log_path.open("ab") as log_file:
-            log_file.write(f"\n=== {time.strftime('%H:%M:%S')} {' '.join(command)}\n".encode())
+            log_file.write(
+                f"{START_MARKER}{time.strftime('%H:%M:%S')} {' '.join(command)}\n".encode()
+            )
             log_file.flush()
             # Own process group, so kill() also reaches the Python backend stubs.
             self._process = subprocess.Popen(

@@ -11,11 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from serving.launcher import PROJECT_ROOT, TritonServer
 from serving.profiles import build_profile, server_options
 
 CACHE_DIR = PROJECT_ROOT / ".cache"
+
+# Tests assert behaviour, not speed: on a loaded 2-core machine a generated example can take longer than
+# hypothesis' default 200 ms deadline.
+settings.register_profile("client-caller", deadline=None)
+settings.load_profile("client-caller")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -103,7 +103,14 @@ async def test_a_multi_turn_call(triton: TritonServer, recordings: Path) -> None
 async def test_barge_in_keeps_only_what_the_caller_heard(
     triton: TritonServer, recordings: Path
 ) -> None:
-    settings = settings_for(triton, recordings, llm_max_tokens=256)
+    # A reply long enough that its generation is still running when the barge-in cancels it.
+    settings = settings_for(
+        triton,
+        recordings,
+        llm_max_tokens=800,
+        llm_system_prompt="You are a storyteller. Every answer is a very long story of at least "
+        "five hundred words.",
+    )
     sid = "CA000000000000000000000000000000b2"
     async with serve_app(conversation_app(settings)) as base:
         phone = SimulatedTwilioCall(base.replace("http", "ws") + "/twilio/media", call_sid=sid)
@@ -116,7 +123,11 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
         await run_steps(phone, [WaitForAgent(after_ms=2500)])
         await run_steps(
             phone,
-            [Say("Sorry, stop. What are your opening hours?"), agent_turns(recordings, sid, 3)],
+            [
+                Say("Sorry, stop. What are your opening hours?"),
+                WaitUntil(lambda: CallRecord.count(recordings, sid, "user_turn") >= 2),
+                WaitForAgent(),  # the answer to the interruption starts (it needn't finish)
+            ],
         )
         await phone.stop()
 
@@ -126,9 +137,10 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
     played_before_clear = sum(len(p.payload) for p in phone.log.played if p.start < cleared_at)
     reply_played_ms = played_before_clear * 1000.0 / RATE - before_reply_ms
     record = CallRecord.load(recordings, sid)
-    interrupted = [t for t in record.of("agent_turn") if t["interrupted"]]
-    assert len(interrupted) == 1, record.transcript()
-    reply_id = interrupted[0]["reply_id"]
+    replies = record.of("agent_turn")
+    assert replies[1]["interrupted"], record.transcript()  # [0] is the greeting
+    reply_id = replies[1]["reply_id"]
+    interrupted = [replies[1]]
 
     # What the client played, in words: the chunks' texts over their audio, as the phone heard it.
     tracker = HeardTextTracker()
