@@ -87,6 +87,8 @@ class LlmClient:
     model_name: str = "llm"
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     first_token_timeout_s: float = 3.0
+    # A generation that stalls after its first token must still end (the turn fails -> apology).
+    token_timeout_s: float = 10.0
 
     async def stream(
         self, prompt: str, sampling: SamplingOptions | None = None, request_id: str = ""
@@ -102,6 +104,7 @@ class LlmClient:
             self.model_name,
             inputs,
             request_id,
+            response_timeout_s=self.token_timeout_s,
             first_response_timeout_s=self.first_token_timeout_s,
         )
         try:
