@@ -20,12 +20,12 @@ not hold up the others (see serving/stt_engine.py on CTranslate2's workers).
 """
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from serving.model_parameters import read_parameters
+from serving.python_backend import FINAL, RequestThreads, error_response
 from serving.stt_engine import SttEngine, SttInputError, SttOptions, validate_request
 
 DEFAULTS = {
@@ -40,7 +40,6 @@ DEFAULTS = {
     "max_audio_s": "30",
     "max_prompt_chars": "500",
 }
-FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
 
 def _optional_text(request, name):
@@ -55,9 +54,7 @@ def _optional_text(request, name):
 
 
 def _error(message, code=None):
-    # pb_utils.TritonError exists only once the stub runs the model, not at import: no default here.
-    code = pb_utils.TritonError.INVALID_ARG if code is None else code
-    return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"stt: {message}", code))
+    return error_response("stt", message, code)
 
 
 class TritonPythonModel:
@@ -80,28 +77,12 @@ class TritonPythonModel:
         )
         self.engine = SttEngine(self.options)
         # More threads than CTranslate2 workers would only queue inside CTranslate2.
-        self.pool = ThreadPoolExecutor(
-            max_workers=self.options.num_workers, thread_name_prefix="stt"
-        )
+        self.threads = RequestThreads("stt", self.options.num_workers)
         pb_utils.Logger.log_info(f"stt ready: {params}")
 
     def execute(self, requests):
-        for request in requests:
-            self.pool.submit(self._serve, request)
+        self.threads.submit(requests, self._transcribe)
         return None
-
-    def _serve(self, request):
-        sender = request.get_response_sender()
-        try:
-            self._transcribe(request, sender)
-        except Exception as exc:  # an engine failure must still end the stream
-            pb_utils.Logger.log_error(f"stt: request {request.request_id()!r} failed: {exc!r}")
-            sender.send(
-                _error(f"internal error: {exc}", pb_utils.TritonError.INTERNAL), flags=FINAL
-            )
-        finally:
-            with self.lock:
-                self.in_flight -= 1
 
     def _transcribe(self, request, sender):
         audio = pb_utils.get_input_tensor_by_name(request, "audio").as_numpy()
@@ -151,6 +132,5 @@ class TritonPythonModel:
         )
 
     def finalize(self):
-        # Waits for the requests in flight: each ends its stream with FINAL before the model goes.
-        self.pool.shutdown(wait=True)
+        self.threads.shutdown()
         self.engine = None

@@ -18,12 +18,12 @@ chunk (Piper) and ends with a CANCELLED error; the server log says how many chun
 """
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from serving.model_parameters import read_parameters
+from serving.python_backend import FINAL, RequestThreads, error_response
 from serving.tts_engine import (
     TtsEngineKind,
     TtsInputError,
@@ -48,7 +48,6 @@ DEFAULTS = {
     "temperature": "0.9",
     "max_concurrent": "2",
 }
-FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
 
 def _values(request, name):
@@ -67,9 +66,7 @@ def _ints(values):
 
 
 def _error(message, code=None):
-    # pb_utils.TritonError exists only once the stub runs the model, not at import: no default here.
-    code = pb_utils.TritonError.INVALID_ARG if code is None else code
-    return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"tts: {message}", code))
+    return error_response("tts", message, code)
 
 
 class TritonPythonModel:
@@ -100,27 +97,14 @@ class TritonPythonModel:
             temperature=float(params["temperature"]),
         )
         self.engine = build_engine(self.options)
-        self.pool = ThreadPoolExecutor(
-            max_workers=int(params["max_concurrent"]), thread_name_prefix="tts"
-        )
+        self.threads = RequestThreads("tts", int(params["max_concurrent"]))
         pb_utils.Logger.log_info(
             f"tts ready ({engine.value}, {self.engine.sample_rate} Hz): {params}"
         )
 
     def execute(self, requests):
-        for request in requests:
-            self.pool.submit(self._serve, request)
+        self.threads.submit(requests, self._synthesize)
         return None
-
-    def _serve(self, request):
-        sender = request.get_response_sender()
-        try:
-            self._synthesize(request, sender)
-        except Exception as exc:  # an engine failure must still end the stream
-            pb_utils.Logger.log_error(f"tts: request {request.request_id()!r} failed: {exc!r}")
-            sender.send(
-                _error(f"internal error: {exc}", pb_utils.TritonError.INTERNAL), flags=FINAL
-            )
 
     def _parse(self, request):
         texts = _texts(_values(request, "text"))
@@ -169,6 +153,5 @@ class TritonPythonModel:
         sender.send(flags=FINAL)
 
     def finalize(self):
-        # Waits for the requests in flight: each ends its stream with FINAL before the model goes.
-        self.pool.shutdown(wait=True)
+        self.threads.shutdown()
         self.engine = None

@@ -1,0 +1,49 @@
+"""What our Python-backend ``model.py`` files share. Imported only inside Triton's stub (it needs
+``triton_python_backend_utils``), so it holds no logic worth a unit test: that lives in the engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import triton_python_backend_utils as pb_utils
+
+FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+
+
+def error_response(model: str, message: str, code: Any = None) -> Any:
+    """An error response; INVALID_ARG unless ``code`` says otherwise."""
+    # pb_utils.TritonError exists only once the stub runs the model, not at import: no default arg.
+    code = pb_utils.TritonError.INVALID_ARG if code is None else code
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"{model}: {message}", code))
+
+
+class RequestThreads:
+    """Runs each request of a decoupled model on a pool thread, so a long request holds up neither
+    the others nor cancellation checks; a failure still ends the request's stream with FINAL."""
+
+    def __init__(self, model: str, workers: int) -> None:
+        self._model = model
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=model)
+
+    def submit(self, requests: list[Any], serve: Callable[[Any, Any], None]) -> None:
+        """``serve(request, response_sender)`` for each request, on the pool."""
+        for request in requests:
+            self._pool.submit(self._run, request, serve)
+
+    def shutdown(self) -> None:
+        """Waits for the requests in flight: each ends its stream before the model goes."""
+        self._pool.shutdown(wait=True)
+
+    def _run(self, request: Any, serve: Callable[[Any, Any], None]) -> None:
+        sender = request.get_response_sender()
+        try:
+            serve(request, sender)
+        except Exception as exc:  # an engine failure must still end the stream
+            pb_utils.Logger.log_error(
+                f"{self._model}: request {request.request_id()!r} failed: {exc!r}"
+            )
+            code = pb_utils.TritonError.INTERNAL
+            sender.send(error_response(self._model, f"internal error: {exc}", code), flags=FINAL)
