@@ -102,7 +102,8 @@ class Scenario:
     def steps_for_call(
         self, turns_done: Callable[[int], bool], timeout_ms: int = 60_000
     ) -> list[Step]:
-        """Runnable steps: ``wait_agent_turns: n`` waits (at most ``timeout_ms``) until
+        """Runnable steps: ``wait_for_agent_ms`` waits at most ``timeout_ms`` for the agent's audio,
+        and ``wait_agent_turns: n`` waits (as long) until
         ``turns_done(n)``, e.g. n agent turns are committed (a caller may also accept the end of
         any reply to its last utterance: a failed reply leaves the count short)."""
 
@@ -110,6 +111,8 @@ class Scenario:
             if isinstance(step, AgentTurns):
                 count = step.count
                 return WaitUntil(lambda: turns_done(count), timeout_ms)
+            if isinstance(step, WaitForAgent):  # a loaded CPU can take longer than its default
+                return replace(step, timeout_ms=timeout_ms)
             return step
 
         return [bind(step) for step in self.steps]

@@ -100,7 +100,10 @@ def test_agent_turns_bind_to_a_live_count() -> None:
     assert not wait.done()
     committed[0] = 1
     assert wait.done()
-    assert steps[1:] == list(parse_scenario(EVERY_STEP).steps[1:])
+    assert steps[5] == WaitForAgent(after_ms=600, timeout_ms=1234)
+    assert steps[1:5] + steps[6:] == list(
+        parse_scenario(EVERY_STEP).steps[1:5] + (parse_scenario(EVERY_STEP).steps[6:])
+    )
 
 
 def test_checked_in_scenarios_load(tmp_path: Path) -> None:
