@@ -118,6 +118,19 @@ def call_settings(
     )
 
 
+def reply_committed(events: list[dict[str, Any]], said_ms: float) -> bool:
+    """Whether the call's event log shows a reply started after ``said_ms`` (its first audio:
+    ``turn_timings``, or a canned ``agent_line`` such as the apology) and then committed."""
+    started = [
+        e["t_ms"]
+        for e in events
+        if e.get("event") in ("turn_timings", "agent_line") and e["t_ms"] > said_ms
+    ]
+    return bool(started) and any(
+        e.get("event") == "agent_turn" and e["t_ms"] > started[0] for e in events
+    )
+
+
 async def measure_call(
     ws_url: str,
     scenario: Scenario,
@@ -133,18 +146,17 @@ async def measure_call(
     times = ScenarioTimes()
 
     def turns_done(count: int) -> bool:
-        """``count`` agent turns committed, or a whole reply (not one the caller cut) committed
-        since the caller last spoke: a reply that failed (apology instead) leaves the count short."""
+        """``count`` agent turns committed, or the reply to the caller's last utterance committed:
+        a reply that failed (the apology instead) leaves the count short."""
         try:
-            committed = CallRecord.load(recordings, call_sid).of("agent_turn")
+            events = CallRecord.load(recordings, call_sid).events
         except (FileNotFoundError, json.JSONDecodeError):
             return False
-        if len(committed) >= count:
+        if sum(e.get("event") == "agent_turn" for e in events) >= count:
             return True
         if not times.speech_ends:
             return False
-        said_ms = (times.speech_ends[-1] - phone.started_at) * 1000.0
-        return any(t["t_ms"] > said_ms and not t.get("interrupted") for t in committed)
+        return reply_committed(events, (times.speech_ends[-1] - phone.started_at) * 1000.0)
 
     steps = scenario.steps_for_call(turns_done, wait_timeout_ms)
     cut = False

@@ -129,3 +129,23 @@ def test_voiced_frames() -> None:
     pcm[165:170] = 10_000  # frame 1
     pcm[4000] = -20_000  # frame 25
     assert voiced_frames(pcm) == (1, 25)
+
+
+def test_reply_committed_waits_for_the_reply_to_the_last_utterance() -> None:
+    from benchmarks.call_latency import reply_committed
+
+    events = [
+        {"t_ms": 900.0, "event": "agent_line", "line": "greeting"},
+        {"t_ms": 2000.0, "event": "agent_turn", "reply_id": 1},
+        {"t_ms": 6000.0, "event": "agent_turn", "reply_id": 3},  # the previous reply ends late
+    ]
+    assert not reply_committed(events, said_ms=5000.0)
+    events.append({"t_ms": 9000.0, "event": "turn_timings", "reply_id": 5})
+    assert not reply_committed(events, said_ms=5000.0)
+    events.append({"t_ms": 12000.0, "event": "agent_turn", "reply_id": 5})
+    assert reply_committed(events, said_ms=5000.0)
+    apology = [
+        {"t_ms": 8000.0, "event": "agent_line", "line": "apology"},
+        {"t_ms": 10000.0, "event": "agent_turn", "reply_id": 6},
+    ]
+    assert reply_committed(apology, said_ms=5000.0)
