@@ -72,6 +72,10 @@ async def stream_responses(
 
     responses = client.stream_infer(requests())
     timeout = response_timeout_s if first_response_timeout_s is None else first_response_timeout_s
+    # Cancel the stream only while the request may still run. Cancelling once it is over (after its
+    # FINAL or error response) races Triton 2.51's own clean-up of the request and has crashed the
+    # server (SIGSEGV in TRITONBACKEND_ResponseSend); half-closing lets the stream end by itself.
+    over = False
     try:
         while True:
             try:
@@ -83,12 +87,16 @@ async def stream_responses(
                 raise TritonRequestError(f"{model_name}: stream ended before FINAL") from None
             timeout = response_timeout_s
             if error is not None:
+                over = True  # an error response ends its request
                 raise TritonRequestError(f"{model_name}: {error}")
             response = result.get_response()
+            final = response.parameters["triton_final_response"].bool_param
+            over = final
             if response.outputs:
                 yield result
-            if response.parameters["triton_final_response"].bool_param:
+            if final:
                 return
     finally:
         finished.set()
-        responses.cancel()
+        if not over:
+            responses.cancel()

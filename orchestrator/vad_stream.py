@@ -49,6 +49,7 @@ class VadStream:
         self._requests: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._responses: AsyncIterator[Any] | None = None
         self._ids = itertools.count()
+        self._in_flight = False  # a request sent whose response has not come back
 
     async def __aenter__(self) -> VadStream:
         self._responses = self._client.stream_infer(self._request_iterator())
@@ -58,9 +59,11 @@ class VadStream:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Half-close the stream; cancel it only if a request is still in flight (cancelling a
+        finished one races Triton 2.51's clean-up: see orchestrator/triton_request.py)."""
         self._requests.put_nowait(None)
         responses, self._responses = self._responses, None
-        if responses is not None:
+        if responses is not None and self._in_flight:
             responses.cancel()  # type: ignore[attr-defined]
 
     def reset(self) -> None:
@@ -100,8 +103,10 @@ class VadStream:
                 "request_id": f"{self._call_id}-vad-{next(self._ids)}",
             }
         )
+        self._in_flight = True
         try:
             result, error = await anext(self._responses)
+            self._in_flight = False
         except StopAsyncIteration as exc:
             raise VadError("VAD stream ended") from exc
         except grpc.RpcError as exc:  # the server went away (crash, restart, network)
