@@ -26,8 +26,8 @@ class ConversationMetrics:
             ),
             turn_stage_seconds=Histogram(
                 "cc_turn_stage_seconds",
-                "Per-turn stage latency (endpointing, stt, llm_ttft, tts_first_audio, first_byte, "
-                "end_to_end)",
+                "Per-turn stage latency (endpointing, stt, reply_start, llm_ttft, llm_first_phrase, "
+                "tts_first_audio, first_byte, end_to_end)",
                 ["stage"],
                 buckets=STAGE_BUCKETS_S,
                 registry=registry,
