@@ -157,7 +157,7 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
 
     # The interrupting words became the next user turn, and the agent answered them.
     assert "opening" in words(record.of("user_turn")[-1]["text"])
-    assert record.of("agent_turn")[-1]["reply_id"] > reply_id
+    assert any(t["reply_id"] > reply_id for t in record.of("turn_timings")), record.events
 
     # Server side: the reply's LLM generation or TTS request was cancelled, not run to its end.
     server_log = triton.log_path.read_text(errors="replace")
