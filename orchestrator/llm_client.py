@@ -40,6 +40,7 @@ class SamplingOptions:
     top_p: float = 0.95
     stop: tuple[str, ...] = ("<end_of_turn>",)
     seed: int | None = None
+    min_tokens: int = 0  # vLLM keeps generating (past end-of-turn) until this many
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SamplingOptions:
@@ -48,6 +49,7 @@ class SamplingOptions:
             temperature=settings.llm_temperature,
             top_p=settings.llm_top_p,
             stop=tuple(settings.llm_stop),
+            min_tokens=settings.llm_min_tokens,
         )
 
     def greedy(self) -> SamplingOptions:
@@ -62,6 +64,8 @@ class SamplingOptions:
         }
         if self.seed is not None:
             params["seed"] = self.seed
+        if self.min_tokens:
+            params["min_tokens"] = self.min_tokens
         return json.dumps(params)
 
 

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         description="folded into the first user turn (Gemma has no system role)",
     )
     llm_max_tokens: int = Field(96, ge=1, description="cap on the tokens of one agent turn")
+    llm_min_tokens: int = Field(
+        0, ge=0, description="answers run at least this many tokens (benchmarks, tests); 0: off"
+    )
     llm_temperature: float = Field(0.7, ge=0.0, le=2.0, description="0 = greedy")
     llm_top_p: float = Field(0.95, gt=0.0, le=1.0)
     llm_stop: list[str] = Field(
