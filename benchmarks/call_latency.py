@@ -27,15 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results_file import RESULTS_DIR, write_result
-from benchmarks.scenario_file import Scenario, load_scenario
-from benchmarks.simulated_call import (
-    CPU_CALL_SETTINGS,
-    CallRecord,
-    Say,
-    ScenarioTimes,
-    caller_speech,
-    run_steps,
-)
 from benchmarks.turn_latency import (
     STAGES,
     TRANSPORT,
@@ -44,10 +35,16 @@ from benchmarks.turn_latency import (
     call_latencies,
     summarise,
 )
-from benchmarks.twilio_phone import SimulatedTwilioCall, serve_app
+from callsim.call_record import CallRecord
+from callsim.harness import cpu_call_settings, media_stream_url
+from callsim.scenario_file import Scenario, load_scenario
+from callsim.steps import Say, ScenarioTimes, run_steps
+from callsim.twilio_phone import SimulatedTwilioCall, serve_app
+from callsim.voices import caller_speech
 from orchestrator.app import conversation_app
 from orchestrator.settings import Settings
-from serving.launcher import PROJECT_ROOT, TritonServer
+from serving.launcher import TritonServer
+from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from serving.profiles import build_profile, server_options
 
 DEFAULT_LEVELS = (1, 4, 10)
@@ -109,12 +106,8 @@ def call_settings(
     grpc_url: str, recordings: Path, scenario: Scenario, max_calls: int = 10
 ) -> Settings:
     # Room for every slot, plus a call still hanging up when its slot's next one connects.
-    return Settings(
-        triton_url=grpc_url,
-        recordings_dir=str(recordings),
-        log_json=False,
-        max_concurrent_calls=max_calls + 2,
-        **{**CPU_CALL_SETTINGS, **scenario.settings},
+    return cpu_call_settings(
+        grpc_url, recordings, max_concurrent_calls=max_calls + 2, **scenario.settings
     )
 
 
@@ -244,7 +237,7 @@ async def run_benchmark(
     settings = call_settings(grpc_url, recordings, scenario, max(levels, default=1))
     results: list[LevelResult] = []
     async with serve_app(conversation_app(settings)) as base:
-        ws_url = base.replace("http", "ws") + "/twilio/media"
+        ws_url = media_stream_url(base)
         if warmup:  # first requests after a model load are slow: one turn, not counted
             print("warm-up call (1 turn, not counted) ...", flush=True)
             await measure_call(ws_url, scenario.first_turns(1), recordings, end)
@@ -415,7 +408,7 @@ def main() -> None:
         grpc_url: str = args.triton_url
         if not grpc_url:
             print("Starting tritonserver with the CPU profile ...", flush=True)
-            options = server_options(build_profile("cpu"), PROJECT_ROOT / "model_repository")
+            options = server_options(build_profile("cpu"), MODEL_REPOSITORY)
             grpc_url = stack.enter_context(TritonServer(options)).grpc_url
             server_start_s = round(time.perf_counter() - started, 1)
             print(f"Triton ready in {server_start_s:.0f} s on {grpc_url}", flush=True)

@@ -28,17 +28,19 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.results_file import percentiles_ms, write_result
-from benchmarks.twilio_phone import SimulatedTwilioCall, serve_app
-from orchestrator import mulaw
+from callsim.handlers import RecordingHandler
+from callsim.harness import media_stream_url
+from callsim.twilio_messages import media_message, start_message
+from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.app import create_app
-from orchestrator.audio_path import InboundAudio, OutboundAudio
-from orchestrator.call_handler import CallInfo, CallOutput, StopReason
-from orchestrator.media_stream_session import MediaStreamSession, SessionOptions
-from orchestrator.metrics import EdgeMetrics
-from orchestrator.outbound_stream import OutboundOptions
-from orchestrator.playout import ChunkPlayout
-from orchestrator.resampler import StreamingResampler
+from orchestrator.call_handler import StopReason
 from orchestrator.settings import Settings
+from orchestrator.twilio import mulaw
+from orchestrator.twilio.audio import InboundAudio, OutboundAudio
+from orchestrator.twilio.metrics import EdgeMetrics
+from orchestrator.twilio.outbound_stream import OutboundOptions
+from orchestrator.twilio.resampler import StreamingResampler
+from orchestrator.twilio.session import MediaStreamSession, SessionOptions
 
 
 def speechlike(rate: int, seconds: float) -> npt.NDArray[np.float32]:
@@ -88,29 +90,21 @@ def codec_figures(frames: int) -> dict[str, Any]:
     return figures
 
 
-class _NullHandler:
-    async def on_start(self, call: CallInfo, output: CallOutput) -> None: ...
-    async def on_audio(self, pcm16k: npt.NDArray[np.int16]) -> None: ...
-    async def on_dtmf(self, digit: str) -> None: ...
-    async def on_mark_played(self, chunk: ChunkPlayout) -> None: ...
-    async def on_stop(self, reason: StopReason) -> None: ...
-
-
 async def session_figures(frames: int, recordings: Path) -> dict[str, Any]:
     async def discard(text: str) -> None: ...
 
     session = MediaStreamSession(
-        _NullHandler,
+        RecordingHandler,
         SessionOptions(recordings, OutboundOptions()),
         discard,
         discard,  # type: ignore[arg-type]
         EdgeMetrics.create(),
     )
-    phone = SimulatedTwilioCall("ws://unused")
-    await session.receive_text(json.dumps(phone.start_message()))
+    call_sid, stream_sid = "CA" + "0" * 32, "MZ" + "0" * 32
+    await session.receive_text(json.dumps(start_message(call_sid, stream_sid)))
     caller = mulaw.encode((speechlike(8000, frames * 0.02) * 32767).astype(np.int16))
     messages = [
-        json.dumps(phone.media_message(caller[i : i + 160], i // 8))
+        json.dumps(media_message(stream_sid, caller[i : i + 160], i // 8))
         for i in range(0, len(caller), 160)
     ]
     durations = []
@@ -122,37 +116,25 @@ async def session_figures(frames: int, recordings: Path) -> dict[str, Any]:
     return {"session_media_message": percentiles_ms(durations)}
 
 
-class _TimingHandler(_NullHandler):
-    def __init__(self) -> None:
-        self.audio_times: list[float] = []
-        self.output: asyncio.Future[CallOutput] = asyncio.get_running_loop().create_future()
-
-    async def on_start(self, call: CallInfo, output: CallOutput) -> None:
-        self.output.set_result(output)
-
-    async def on_audio(self, pcm16k: npt.NDArray[np.int16]) -> None:
-        self.audio_times.append(time.perf_counter())
-
-
 async def relay_figures(frames: int, recordings: Path) -> dict[str, Any]:
-    handlers: list[_TimingHandler] = []
+    handlers: list[RecordingHandler] = []
 
-    def factory() -> _TimingHandler:
-        handlers.append(_TimingHandler())
+    def factory() -> RecordingHandler:
+        handlers.append(RecordingHandler())
         return handlers[-1]
 
     settings = Settings(recordings_dir=str(recordings), playout_chunk_ms=20)
     async with serve_app(create_app(settings, handler_factory=factory)) as base:
-        phone = SimulatedTwilioCall(base.replace("http", "ws") + "/twilio/media")
+        phone = SimulatedTwilioCall(media_stream_url(base))
         await phone.connect()
         while not handlers:  # noqa: ASYNC110 - the handler appears with the start message
             await asyncio.sleep(0.001)
-        output = await handlers[0].output
+        output = await handlers[0].started_output()
         payload = base64.b64decode(base64.b64encode(b"\x7f" * 160))
         sent_at = []
         for index in range(frames):
             sent_at.append(time.perf_counter())
-            await phone.send_json(phone.media_message(payload, index * 20))
+            await phone.send_json(media_message(phone.stream_sid, payload, index * 20))
             await asyncio.sleep(0.002)
         while len(handlers[0].audio_times) < frames:  # noqa: ASYNC110 - a benchmark's wait
             await asyncio.sleep(0.001)

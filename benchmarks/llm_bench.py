@@ -13,10 +13,11 @@ import asyncio
 import time
 
 from benchmarks.results_file import percentiles_ms, write_result
-from orchestrator.gemma_prompt import Turn, build_prompt
-from orchestrator.llm_client import LlmClient, SamplingOptions
-from orchestrator.triton_connection import connect
-from serving.launcher import PROJECT_ROOT, TritonServer
+from orchestrator.conversation.prompts import Role, Turn, gemma_prompt
+from orchestrator.triton.connection import connect
+from orchestrator.triton.llm_client import LlmClient, SamplingOptions
+from serving.launcher import TritonServer
+from serving.paths import MODEL_REPOSITORY
 from serving.profiles import build_profile, server_options
 
 QUESTIONS = [
@@ -30,7 +31,7 @@ SYSTEM = "You are a friendly phone assistant. Answer in one or two short spoken 
 
 async def one_turn(llm: LlmClient, question: str, max_tokens: int) -> tuple[float, float, int]:
     """(TTFT s, decode tokens/s, generated tokens) of one streamed turn."""
-    prompt = build_prompt(SYSTEM, [Turn("user", question)])
+    prompt = gemma_prompt(SYSTEM, [Turn(Role.USER, question)])
     sampling = SamplingOptions(max_tokens=max_tokens, stop=()).greedy()
     started = time.perf_counter()
     first = last = 0.0
@@ -75,7 +76,7 @@ def main() -> None:
 
     options = server_options(
         build_profile("cpu"),
-        PROJECT_ROOT / "model_repository",
+        MODEL_REPOSITORY,
         models=["llm"],
         startup_timeout_s=300,
     )

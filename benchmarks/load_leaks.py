@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results_file import percentiles_ms, write_result
-from benchmarks.simulated_call import CPU_CALL_SETTINGS, CallRecord, Say, Step, WaitUntil, run_steps
-from benchmarks.twilio_phone import RATE, SimulatedTwilioCall, serve_app
+from callsim.call_record import CallRecord
+from callsim.harness import cpu_call_settings, media_stream_url
+from callsim.steps import Say, Step, WaitUntil, run_steps
+from callsim.twilio_phone import RATE, SimulatedTwilioCall, serve_app
 from orchestrator.app import conversation_app
 from orchestrator.settings import Settings
 
@@ -136,7 +138,7 @@ class LoadReport:
 
 class LoadRun:
     def __init__(self, base_url: str, recordings: Path, metrics_url: str | None) -> None:
-        self.ws_url = base_url.replace("http", "ws") + "/twilio/media"
+        self.ws_url = media_stream_url(base_url)
         self.recordings = recordings
         self.metrics_url = metrics_url
         self.report = LoadReport()
@@ -247,20 +249,20 @@ def main() -> None:
     if args.quick:
         args.sequential, args.concurrent, args.turn_every = 10, 3, 5
 
-    from serving.launcher import PROJECT_ROOT, TritonServer
+    from serving.launcher import TritonServer
+    from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
     from serving.profiles import build_profile, server_options
 
     cache = PROJECT_ROOT / ".cache"
-    options = server_options(build_profile("cpu", cache), PROJECT_ROOT / "model_repository")
+    options = server_options(build_profile("cpu", cache), MODEL_REPOSITORY)
     started = time.monotonic()
     with TritonServer(options) as server, tempfile.TemporaryDirectory() as tmp:
         print(f"Triton ready in {time.monotonic() - started:.1f} s", flush=True)
-        settings = Settings(
-            triton_url=server.grpc_url,
-            recordings_dir=str(Path(tmp) / "recordings"),
-            log_json=False,
+        settings = cpu_call_settings(
+            server.grpc_url,
+            Path(tmp) / "recordings",
             max_concurrent_calls=max(10, args.concurrent),
-            **{**CPU_CALL_SETTINGS, "llm_max_tokens": 24},
+            llm_max_tokens=24,
         )
         report = asyncio.run(
             run_load(

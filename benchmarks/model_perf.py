@@ -38,10 +38,11 @@ from typing import Any
 from benchmarks.perf_analyzer.make_inputs import INPUTS_DIR
 from benchmarks.perf_export import ExperimentSummary, ProfileExportError, read_export
 from benchmarks.results_file import RESULTS_DIR, write_result
-from serving.launcher import DEFAULT_CACHE_DIR, PROJECT_ROOT, TritonLaunchError, TritonServer
+from serving.launcher import TritonLaunchError, TritonServer
+from serving.paths import DEFAULT_CACHE_DIR, MODEL_REPOSITORY, PROJECT_ROOT
 from serving.profiles import build_profile, server_options
 
-MODEL_REPOSITORY = PROJECT_ROOT / "model_repository"
+MODEL_REPOSITORY = MODEL_REPOSITORY
 EXPORT_DIR = DEFAULT_CACHE_DIR / "model-perf"
 PLOT_PATH = RESULTS_DIR / "model_perf-latest.png"
 PERF_ANALYZER_TIMEOUT_S = 240.0

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.launcher import PROJECT_ROOT
+from serving.paths import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.piper_speech import CALLER_SENTENCES, piper_utterance
 from benchmarks.triton_stream import stream_request, tensor, text_tensor
-from serving.launcher import DEFAULT_CACHE_DIR, PROJECT_ROOT, TritonServer, TritonServerOptions
+from callsim.voices import CALLER_SENTENCES, piper_utterance
+from serving.launcher import TritonServer, TritonServerOptions
+from serving.paths import DEFAULT_CACHE_DIR, MODEL_REPOSITORY, PROJECT_ROOT
 from serving.speech_cpu_profile import speech_cpu_env
 
 REPEATS = 3
@@ -41,7 +42,7 @@ def stt_seconds(url: str, audio: np.ndarray) -> float:
 
 def main() -> None:
     options = TritonServerOptions(
-        model_repository=PROJECT_ROOT / "model_repository",
+        model_repository=MODEL_REPOSITORY,
         models=["stt", "tts"],
         env=speech_cpu_env(DEFAULT_CACHE_DIR),
     )

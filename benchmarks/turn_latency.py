@@ -6,7 +6,7 @@ Definitions (every time is on one monotonic clock: the caller and the orchestrat
 - **voice-to-voice**: the caller's last voiced 20 ms frame sent -> the first agent audio frame the
   caller received after it.
 - **stages** of a turn, from the orchestrator's ``turn_timings`` (contiguous, see
-  ``orchestrator/turn_timings.py``): endpointing wait, STT, reply start, LLM TTFT, LLM first phrase,
+  ``orchestrator/conversation/timings.py``): endpointing wait, STT, reply start, LLM TTFT, LLM first phrase,
   first TTS audio, first byte; **transport** is the rest of voice-to-voice: the caller's frames to the
   orchestrator's VAD clock and its first frame back over the WebSocket (it also absorbs the difference
   between the VAD's end of speech and the caller's last voiced frame).
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.results_file import percentiles_ms
-from benchmarks.simulated_call import CallerTurn
+from callsim.steps import CallerTurn
 
 # The chain of turn_timings stages that sums to end_to_end_ms, in order, with display names.
 STAGES: tuple[tuple[str, str], ...] = (

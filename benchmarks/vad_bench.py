@@ -15,12 +15,13 @@ import time
 import numpy as np
 
 from benchmarks.results_file import percentiles_ms, write_result
-from benchmarks.speech_samples import espeak_utterance
-from orchestrator.triton_connection import connect
-from orchestrator.vad_stream import WINDOW, VadStream
-from serving.launcher import PROJECT_ROOT, TritonServer, TritonServerOptions
+from callsim.voices import espeak_utterance
+from orchestrator.triton.connection import connect
+from orchestrator.triton.vad_stream import WINDOW, VadStream
+from serving.launcher import TritonServer, TritonServerOptions
+from serving.paths import MODEL_REPOSITORY
 
-MODEL_REPOSITORY = PROJECT_ROOT / "model_repository"
+MODEL_REPOSITORY = MODEL_REPOSITORY
 
 
 def cold_starts(runs: int) -> list[float]:

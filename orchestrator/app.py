@@ -28,23 +28,24 @@ from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
-from starlette.websockets import WebSocketDisconnect, WebSocketState
 from twilio.rest import Client
 
-from orchestrator.admission import CallAdmission, install_sigterm_drain
-from orchestrator.call_event_log import append_lifecycle_event
-from orchestrator.call_files import is_call_sid
+from orchestrator import params
 from orchestrator.call_handler import HandlerFactory
+from orchestrator.engine.conversation import ConversationEngine
+from orchestrator.engine.services import ConversationServices
 from orchestrator.logging_setup import call_sid_var, configure_logging
-from orchestrator.media_stream_session import MediaStreamSession, SessionOptions, pump_websocket
-from orchestrator.metrics import EdgeMetrics
-from orchestrator.outbound_calls import MachinePolicy, OutboundCallRequest, OutboundCalls
-from orchestrator.outbound_stream import OutboundOptions
-from orchestrator.readiness import check_triton
 from orchestrator.settings import Settings, get_settings
-from orchestrator.tone_responder import ToneResponder
-from orchestrator.twilio_rest import build_twilio_client
-from orchestrator.twilio_webhooks import (
+from orchestrator.triton.readiness import check_triton
+from orchestrator.twilio.admission import CallAdmission, install_sigterm_drain
+from orchestrator.twilio.call_files import is_call_sid
+from orchestrator.twilio.event_log import append_lifecycle_event
+from orchestrator.twilio.metrics import EdgeMetrics
+from orchestrator.twilio.outbound_calls import MachinePolicy, OutboundCallRequest, OutboundCalls
+from orchestrator.twilio.rest import build_twilio_client
+from orchestrator.twilio.session import MediaStreamSession
+from orchestrator.twilio.transport import close_websocket, pump_websocket
+from orchestrator.twilio.webhooks import (
     MEDIA_STREAM_PATH,
     connect_stream_twiml,
     media_stream_url,
@@ -68,7 +69,7 @@ class PlaceCallBody(BaseModel):
 
 def create_app(
     settings: Settings,
-    handler_factory: HandlerFactory = ToneResponder,
+    handler_factory: HandlerFactory,
     twilio_client: Client | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
@@ -84,17 +85,7 @@ def create_app(
     app = FastAPI(title="Client Caller orchestrator", lifespan=lifespan)
     metrics = EdgeMetrics.create()
     recordings_dir = Path(settings.recordings_dir)
-    session_options = SessionOptions(
-        recordings_dir=recordings_dir,
-        outbound=OutboundOptions(
-            chunk_ms=settings.playout_chunk_ms,
-            max_lead_ms=settings.playout_max_lead_ms,
-            queue_chunks=settings.outbound_queue_chunks,
-            resampler_quality=settings.resampler_quality,
-        ),
-        max_message_bytes=settings.max_message_bytes,
-        recording_flush_ms=settings.recording_flush_ms,
-    )
+    session_options = params.session_options(settings)
     if twilio_client is None and settings.twilio_account_sid and settings.twilio_auth_token:
         twilio_client = build_twilio_client(
             settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
@@ -204,16 +195,14 @@ def create_app(
             return
 
         async def close_transport() -> None:
-            if websocket.application_state is WebSocketState.CONNECTED:
-                with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # already gone
-                    await websocket.close()
+            await close_websocket(websocket)
 
         session = MediaStreamSession(
             handler_factory, session_options, websocket.send_text, close_transport, metrics, clock
         )
         try:
             await pump_websocket(websocket, session)
-            await close_transport()
+            await close_websocket(websocket)
         finally:
             admission.release()
 
@@ -252,9 +241,6 @@ def app_from_env() -> FastAPI:
 
 def conversation_app(settings: Settings, **kwargs: Any) -> FastAPI:
     """The orchestrator with the conversation engine as every call's handler."""
-    # Imported here: the edge works (and is tested) without the conversation engine's clients.
-    from orchestrator.conversation import ConversationEngine, ConversationServices
-
     services = ConversationServices(settings)
     app = create_app(settings, lambda: ConversationEngine(services), **kwargs)
     services.metrics.register_into(app.state.metrics.registry)

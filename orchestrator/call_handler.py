@@ -18,8 +18,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from orchestrator.call_event_log import JsonValue
-from orchestrator.playout import ChunkPlayout, PlayoutTracker
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
 
 @dataclass(frozen=True)
@@ -37,12 +36,51 @@ class StopReason(Enum):
     ERROR = "error"
 
 
+class ChunkState(Enum):
+    QUEUED = "queued"  # accepted, not yet sent to Twilio
+    PENDING = "pending"  # sent, mark not yet echoed (playing or waiting in Twilio's buffer)
+    PLAYED = "played"  # mark echoed: heard in full
+    CLEARED = "cleared"  # dropped by a clear; played_ms is what was heard of it
+
+
+@dataclass(frozen=True)
+class ChunkPlayout:
+    """One outbound chunk as the caller heard it (a snapshot)."""
+
+    mark: str
+    label: str
+    duration_ms: float
+    state: ChunkState
+    played_ms: float
+    started_at: float | None  # clock seconds when it began playing; None if it never did
+
+    @property
+    def fully_played(self) -> bool:
+        return self.state is ChunkState.PLAYED
+
+
+class Playout(Protocol):
+    """What the caller has heard so far, from Twilio's mark echoes and the elapsed time."""
+
+    def chunk(self, mark: str) -> ChunkPlayout:
+        """The chunk's playout now. KeyError for a mark never sent."""
+        ...
+
+    def heard_ms(self, label: str) -> float:
+        """How much of everything sent under ``label`` the caller has heard so far."""
+        ...
+
+    def unplayed_ms(self) -> float:
+        """Audio sent but not yet heard: how far ahead of real time the sender is."""
+        ...
+
+
 class CallOutput(Protocol):
     """What a handler may do to the call. Methods are safe to call from any task of the app's loop."""
 
     @property
-    def playout(self) -> PlayoutTracker:
-        """What the caller has heard (see orchestrator/playout.py): fully heard chunks, heard_ms."""
+    def playout(self) -> Playout:
+        """What the caller has heard: fully heard chunks, heard_ms per label."""
         ...
 
     async def send_audio(

@@ -8,10 +8,25 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.conversation.phrase_chunker import ChunkerParams
+from orchestrator.conversation.prompts import PromptFormat
+from orchestrator.conversation.speech_segmenter import SegmenterParams
+from orchestrator.conversation.turn_taking import TurnParams
+from orchestrator.triton.llm_client import LlmClient, SamplingOptions
+from orchestrator.twilio.outbound_stream import OutboundOptions
+from orchestrator.twilio.resampler import ResamplerQuality
+from orchestrator.twilio.session import SessionOptions
+
+# Where a setting feeds a package's params (orchestrator/params.py), its default is that package's.
+_SEGMENTER = SegmenterParams()
+_TURNS = TurnParams()
+_CHUNKER = ChunkerParams()
+_SAMPLING = SamplingOptions()
+_OUTBOUND = OutboundOptions()
 
 
 class Settings(BaseSettings):
@@ -21,36 +36,48 @@ class Settings(BaseSettings):
     triton_url: str = Field("127.0.0.1:8001", description="host:port of Triton's gRPC endpoint")
     vad_model: str = "silero_vad"
 
-    # Voice activity -> speech segments (see orchestrator/speech_segmenter.py)
+    # Voice activity -> speech segments (see orchestrator/conversation/speech_segmenter.py)
     vad_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="speech probability that opens speech"
+        _SEGMENTER.threshold, ge=0.0, le=1.0, description="speech probability that opens speech"
     )
-    vad_min_speech_ms: int = Field(96, ge=0, description="speech shorter than this is ignored")
+    vad_min_speech_ms: int = Field(
+        _SEGMENTER.min_speech_ms, ge=0, description="speech shorter than this is ignored"
+    )
     vad_min_silence_ms: int = Field(
-        400, ge=0, description="silence that ends a segment (end of turn)"
+        _SEGMENTER.min_silence_ms, ge=0, description="silence that ends a segment (end of turn)"
     )
 
-    # Turn-taking (see orchestrator/turn_taking.py)
-    turn_interrupt_min_speech_ms: int = Field(
-        400, ge=0, description="caller speech over the agent shorter than this never interrupts"
+    # Turn-taking (see orchestrator/conversation/turn_taking.py)
+    turn_interrupt_min_speech_ms: float = Field(
+        _TURNS.interrupt_min_speech_ms,
+        ge=0,
+        description="caller speech over the agent shorter than this never interrupts",
     )
     turn_backchannel_words: list[str] = Field(
-        default_factory=lambda: ["uh-huh", "uh", "huh", "mhm", "mm", "mmm", "hmm", "um", "mm-hmm"],
+        default_factory=lambda: sorted(_TURNS.backchannel_words),
         description="a transcript of only these over the agent is a false interruption",
     )
     turn_goodbye_phrases: list[str] = Field(
-        default_factory=lambda: ["bye", "goodbye", "bye-bye", "talk to you later"],
+        default_factory=lambda: list(_TURNS.goodbye_phrases),
         description="an utterance ending with one of these ends the call (closing line)",
     )
-    turn_transcription_timeout_ms: int = Field(3000, gt=0, description="STT deadline per utterance")
-    turn_first_audio_timeout_ms: int = Field(
-        5000, gt=0, description="reply requested -> first audio out, else apology"
+    turn_transcription_timeout_ms: float = Field(
+        _TURNS.transcription_timeout_ms, gt=0, description="STT deadline per utterance"
     )
-    turn_silence_timeout_ms: int = Field(
-        30_000, gt=0, description="caller silent this long -> closing line and hang-up"
+    turn_first_audio_timeout_ms: float = Field(
+        _TURNS.first_audio_timeout_ms,
+        gt=0,
+        description="reply requested -> first audio out, else apology",
     )
-    turn_closing_timeout_ms: int = Field(
-        15_000, gt=0, description="hang up even if the closing line never finishes"
+    turn_silence_timeout_ms: float = Field(
+        _TURNS.silence_timeout_ms,
+        gt=0,
+        description="caller silent this long -> closing line and hang-up",
+    )
+    turn_closing_timeout_ms: float = Field(
+        _TURNS.closing_timeout_ms,
+        gt=0,
+        description="hang up even if the closing line never finishes",
     )
     greeting_text: str = Field(
         "Hello! How can I help you today?", description="said at call start; empty: no greeting"
@@ -67,44 +94,58 @@ class Settings(BaseSettings):
         description="said when the models are unreachable at call start",
     )
 
-    # LLM (see orchestrator/llm_client.py; the model is served by Triton's vLLM backend)
+    # LLM (see orchestrator/triton/llm_client.py; the model is served by Triton's vLLM backend)
     llm_model: str = Field("llm", description="Triton model name of the LLM")
     llm_system_prompt: str = Field(
         "You are a friendly phone assistant. Answer in one or two short spoken sentences, "
         "without lists, markdown or emojis.",
         description="folded into the first user turn (Gemma has no system role)",
     )
-    llm_max_tokens: int = Field(96, ge=1, description="cap on the tokens of one agent turn")
-    llm_min_tokens: int = Field(
-        0, ge=0, description="answers run at least this many tokens (benchmarks, tests); 0: off"
+    llm_max_tokens: int = Field(
+        _SAMPLING.max_tokens, ge=1, description="cap on the tokens of one agent turn"
     )
-    llm_temperature: float = Field(0.7, ge=0.0, le=2.0, description="0 = greedy")
-    llm_top_p: float = Field(0.95, gt=0.0, le=1.0)
+    llm_min_tokens: int = Field(
+        _SAMPLING.min_tokens,
+        ge=0,
+        description="answers run at least this many tokens (benchmarks, tests); 0: off",
+    )
+    llm_temperature: float = Field(_SAMPLING.temperature, ge=0.0, le=2.0, description="0 = greedy")
+    llm_top_p: float = Field(_SAMPLING.top_p, gt=0.0, le=1.0)
     llm_stop: list[str] = Field(
-        default_factory=lambda: ["<end_of_turn>", "<start_of_turn>"],
+        default_factory=lambda: list(_SAMPLING.stop),
         description="generation stops before any of these (the end of the model's turn)",
     )
     llm_system_prompt_file: str = Field(
         "", description="a persona file; when set, its text replaces llm_system_prompt"
     )
-    llm_prompt_format: Literal["gemma", "chatml"] = Field(
-        "gemma",
+    llm_prompt_format: PromptFormat = Field(
+        PromptFormat.GEMMA,
         description="chat template the LLM was tuned on (chatml: the CPU profile's SmolLM2)",
     )
-    llm_first_token_timeout_ms: int = Field(
-        3000, gt=0, description="no first token by then -> the turn fails (apology)"
+    llm_first_token_timeout_ms: float = Field(
+        LlmClient.first_token_timeout_s * 1000,
+        gt=0,
+        description="no first token by then -> the turn fails (apology)",
     )
 
-    # Phrase chunker: LLM text -> TTS requests (see orchestrator/phrase_chunker.py)
+    # Phrase chunker: LLM text -> TTS requests (see orchestrator/conversation/phrase_chunker.py)
     chunk_first_min_words: int = Field(
-        3, ge=1, description="the first chunk may end at a clause once it has this many words"
+        _CHUNKER.first_min_words,
+        ge=1,
+        description="the first chunk may end at a clause once it has this many words",
     )
     chunk_first_max_chars: int = Field(
-        80, ge=10, description="a first clause without punctuation is cut at a word after this"
+        _CHUNKER.first_max_chars,
+        ge=10,
+        description="a first clause without punctuation is cut at a word after this",
     )
-    chunk_min_chars: int = Field(40, ge=1, description="later chunks end at a sentence after this")
+    chunk_min_chars: int = Field(
+        _CHUNKER.min_chars, ge=1, description="later chunks end at a sentence after this"
+    )
     chunk_max_chars: int = Field(
-        200, ge=20, description="a later chunk without punctuation is cut at a word after this"
+        _CHUNKER.max_chars,
+        ge=20,
+        description="a later chunk without punctuation is cut at a word after this",
     )
 
     # Twilio edge (see orchestrator/app.py)
@@ -133,19 +174,30 @@ class Settings(BaseSettings):
     )
     readiness_timeout_s: float = Field(1.0, gt=0, description="deadline of /readyz's Triton checks")
     playout_chunk_ms: int = Field(
-        200, ge=20, le=2000, description="outbound audio between two marks (playout precision)"
+        _OUTBOUND.chunk_ms,
+        ge=20,
+        le=2000,
+        description="outbound audio between two marks (playout precision)",
     )
     playout_max_lead_ms: int = Field(
-        1000, ge=100, le=10_000, description="agent audio sent ahead of real time, at most"
+        _OUTBOUND.max_lead_ms,
+        ge=100,
+        le=10_000,
+        description="agent audio sent ahead of real time, at most",
     )
     outbound_queue_chunks: int = Field(
-        50, ge=1, description="outbound chunks queued before send_audio waits (backpressure)"
+        _OUTBOUND.queue_chunks,
+        ge=1,
+        description="outbound chunks queued before send_audio waits (backpressure)",
     )
-    resampler_quality: Literal["QQ", "LQ", "MQ", "HQ", "VHQ"] = Field(
-        "LQ", description="soxr quality of both directions; higher adds lag (soxr buffers blocks)"
+    resampler_quality: ResamplerQuality = Field(
+        _OUTBOUND.resampler_quality,
+        description="soxr quality of both directions; higher adds lag (soxr buffers blocks)",
     )
     max_message_bytes: int = Field(
-        65_536, ge=1024, description="larger WebSocket messages are dropped as oversized"
+        SessionOptions.max_message_bytes,
+        ge=1024,
+        description="larger WebSocket messages are dropped as oversized",
     )
     max_concurrent_calls: int = Field(
         10, ge=1, description="calls beyond this are told so and hung up (webhook and stream)"
@@ -161,7 +213,10 @@ class Settings(BaseSettings):
     )
     recordings_dir: str = Field("recordings", description="per-call stereo WAV + JSONL event log")
     recording_flush_ms: int = Field(
-        250, ge=20, le=1000, description="recording files are flushed at least this often"
+        SessionOptions.recording_flush_ms,
+        ge=20,
+        le=1000,
+        description="recording files are flushed at least this often",
     )
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
     log_level: str = "INFO"

@@ -5,4 +5,4 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
-exec .venv/bin/python -m orchestrator.demo "$@"
+exec .venv/bin/python -m callsim.demo "$@"

@@ -12,6 +12,8 @@ $PY -m ruff check .
 $PY -m ruff format --check .
 echo "== mypy"
 $PY -m mypy
+echo "== import fences"
+.venv/bin/lint-imports --no-cache
 echo "== pytest"
 set +e
 $PY -m pytest "$@"

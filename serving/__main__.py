@@ -14,12 +14,13 @@ import signal
 import threading
 from pathlib import Path
 
-from serving.launcher import PROJECT_ROOT, TritonLaunchError, TritonServer, TritonServerOptions
+from serving.launcher import TritonLaunchError, TritonServer, TritonServerOptions
+from serving.paths import MODEL_REPOSITORY
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.splitlines()[0])
-    parser.add_argument("--model-repository", type=Path, default=PROJECT_ROOT / "model_repository")
+    parser.add_argument("--model-repository", type=Path, default=MODEL_REPOSITORY)
     parser.add_argument("--models", nargs="*", help="load only these models (default: all)")
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--http-port", type=int, default=8000)

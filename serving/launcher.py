@@ -30,17 +30,17 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 import tritonclient.grpc as grpcclient
 
+from serving.paths import DEFAULT_CACHE_DIR
+
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 START_MARKER = "\n=== tritonserver start "
 
 
@@ -315,7 +315,7 @@ class TritonServer:
             f"--exit-timeout-secs={opts.exit_timeout_s}",
             f"--log-verbose={opts.log_verbose}",
             "--strict-readiness=true",
-            # The orchestrator pings every 10 s (orchestrator/triton_connection.py); Triton's defaults
+            # The orchestrator pings every 10 s (orchestrator/triton/connection.py); Triton's defaults
             # would answer an idle connection's pings with GOAWAY after two strikes.
             "--grpc-keepalive-permit-without-calls=1",
             "--grpc-http2-min-recv-ping-interval-without-data=5000",
@@ -377,14 +377,3 @@ class TritonServer:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # the group outlives its leader; pgid = its pid
         process.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def running_triton(options: TritonServerOptions) -> Iterator[TritonServer]:
-    """``with running_triton(opts) as server:`` start, yield a ready server, stop."""
-    server = TritonServer(options)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -1,4 +1,4 @@
-"""Model profiles: what turns the production settings in ``config.pbtxt`` into another deployment.
+"""Model profiles: how another deployment differs from production (options defaults, config.pbtxt).
 
 A profile is a set of environment overrides (``CC_MODEL_<MODEL>_<KEY>``, see serving/model_parameters.py)
 plus any Python-based backends to add to tritonserver's backend directory. ``production`` is the
@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serving.launcher import DEFAULT_CACHE_DIR, TritonServerOptions
+from serving.launcher import TritonServerOptions
 from serving.llm_cpu_profile import BACKEND_DIR, llm_cpu_env
+from serving.paths import DEFAULT_CACHE_DIR
 from serving.speech_cpu_profile import speech_cpu_env
 
 PROFILES = ("production", "cpu")

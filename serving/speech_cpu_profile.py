@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from serving.model_parameters import env_override_name
-from serving.tiny_csm import tiny_csm_dir
+from serving.tts.tiny_csm import tiny_csm_dir
 
 log = logging.getLogger(__name__)
 

@@ -31,6 +31,8 @@ class SttInputError(ValueError):
 
 @dataclass(frozen=True)
 class SttOptions:
+    """The ``stt`` model's parameters (serving/model_parameters.py); the defaults are production's."""
+
     model: str  # a faster-whisper size / HF id ("distil-large-v3") or a CTranslate2 folder
     device: str = "cuda"
     compute_type: str = "float16"
@@ -39,7 +41,7 @@ class SttOptions:
     # the 30 s chunks of one long recording (phone utterances are one chunk: leave it at 0).
     batch_size: int = 0
     cpu_threads: int = 0  # 0: CTranslate2's default
-    num_workers: int = 2  # transcriptions that may run at once on the loaded weights
+    num_workers: int = 4  # transcriptions that may run at once on the loaded weights
     word_timestamps: bool = True
     max_audio_s: float = 30.0
     max_prompt_chars: int = 500

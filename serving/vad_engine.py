@@ -10,6 +10,7 @@ the call's state lives with the call.
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,16 @@ FloatArray = npt.NDArray[np.float32]
 
 class VadInputError(ValueError):
     """The request's audio or state cannot be processed; the message says why."""
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """The ``silero_vad`` model's parameters (serving/model_parameters.py); the defaults are production's."""
+
+    model_path: Path | None = None  # None (empty in config.pbtxt): the ONNX file silero-vad ships
+    max_windows: int = 64  # per request (2 s)
+    # One thread: a window takes ~0.1 ms, and more threads would only fight other calls for cores.
+    threads: int = 1
 
 
 def packaged_model_path() -> Path:
@@ -45,12 +56,14 @@ class SileroVadEngine:
     """Speech probability per 512-sample window of 16 kHz audio."""
 
     def __init__(
-        self, model_path: Path | None = None, threads: int = 1, max_windows: int = 64
+        self,
+        model_path: Path | None = VadOptions.model_path,
+        threads: int = VadOptions.threads,
+        max_windows: int = VadOptions.max_windows,
     ) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        # One thread each: a window takes ~0.1 ms, and threads would only fight other calls for cores.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         path = model_path or packaged_model_path()

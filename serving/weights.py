@@ -10,7 +10,8 @@ What is fetched is read from the repository itself, as the models will read it:
 * ``<model>/config.pbtxt`` ``parameters`` whose key names a model (``model``, ``*_model``, ``model_id``,
   ``*_repo``, ``tokenizer``, ``checkpoint``, ...), after the same ``CC_MODEL_<MODEL>_<KEY>`` overrides the
   models apply (serving/model_parameters.py); faster-whisper size names (``distil-large-v3``) map to their
-  CTranslate2 repositories;
+  CTranslate2 repositories. Such a key has no default in its model's options dataclass, so config.pbtxt
+  always names it;
 * ``CC_WEIGHTS_EXTRA``: more repository ids, comma-separated.
 
 Values that are paths (absolute, relative with ``./``, or existing) are left alone. Gated repositories

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from serving.launcher import PROJECT_ROOT, TritonServer
+from serving.launcher import TritonServer
+from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from serving.profiles import build_profile, server_options
 
 CACHE_DIR = PROJECT_ROOT / ".cache"
@@ -42,7 +43,7 @@ def triton() -> Iterator[TritonServer]:
     only = [m for m in os.environ.get("CC_TEST_MODELS", "").split(",") if m]
     options = server_options(
         build_profile("cpu", CACHE_DIR),
-        PROJECT_ROOT / "model_repository",
+        MODEL_REPOSITORY,
         models=only or None,
         run_dir=CACHE_DIR / "triton-runs" / "pytest",
     )

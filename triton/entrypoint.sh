@@ -63,7 +63,7 @@ start_triton() {
     "--metrics-port=$METRICS_PORT"
     "--strict-readiness=true"
     "--exit-timeout-secs=${CC_TRITON_EXIT_TIMEOUT_S:-30}"
-    # The orchestrator pings every 10 s, also between calls (orchestrator/triton_connection.py); Triton's
+    # The orchestrator pings every 10 s, also between calls (orchestrator/triton/connection.py); Triton's
     # defaults would count those as ping strikes and GOAWAY the connection after two.
     "--grpc-keepalive-permit-without-calls=1"
     "--grpc-http2-min-recv-ping-interval-without-data=5000"

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.speech_samples import espeak_utterance
+from callsim.voices import espeak_utterance
 
 INPUTS_DIR = Path(__file__).resolve().parent
 RATE = 16_000
@@ -52,7 +52,7 @@ def chatml_prompt(system: str, user: str) -> str:
 def caller_speech(text: str) -> tuple[np.ndarray[Any, np.dtype[np.float32]], str]:
     """``text`` at 16 kHz from Piper when installed (natural), else espeak-ng; and the voice's name."""
     try:
-        from benchmarks.piper_speech import piper_available, piper_utterance
+        from callsim.voices import piper_available, piper_utterance
 
         if piper_available():
             return piper_utterance(text, RATE), "piper joe"

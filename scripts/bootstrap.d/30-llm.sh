@@ -10,4 +10,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # Should anything have pulled PyPI's CUDA-linked torchvision/torchaudio/torchcodec: they break
 # transformers' model imports beside the CPU torch, and text models need none of them.
 .venv/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
-.venv/bin/python -c "from serving.llm_cpu_weights import converted_model_dir; from serving.launcher import DEFAULT_CACHE_DIR; print('llm weights:', converted_model_dir(DEFAULT_CACHE_DIR))"
+.venv/bin/python -c "from serving.llm_cpu_weights import converted_model_dir; from serving.paths import DEFAULT_CACHE_DIR; print('llm weights:', converted_model_dir(DEFAULT_CACHE_DIR))"

@@ -1,4 +1,4 @@
-"""Checks every fault test makes on what a call left behind, and a simulated call helper."""
+"""Checks the integration tests make on what a call left behind and on the tasks it leaves."""
 
 from __future__ import annotations
 
@@ -9,31 +9,8 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from benchmarks.simulated_call import CPU_CALL_SETTINGS, CallRecord, WaitUntil
-from benchmarks.twilio_phone import RATE
-from orchestrator.settings import Settings
-
-
-def settings_for(triton_url: str, recordings: Path, **overrides: Any) -> Settings:
-    return Settings(
-        triton_url=triton_url,
-        recordings_dir=str(recordings),
-        log_json=False,
-        **{**CPU_CALL_SETTINGS, **overrides},
-    )
-
-
-def count(recordings: Path, sid: str, kind: str, **fields: Any) -> int:
-    try:
-        events = CallRecord.load(recordings, sid).of(kind)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
-    return sum(all(e.get(k) == v for k, v in fields.items()) for e in events)
-
-
-def logged(recordings: Path, sid: str, kind: str, n: int = 1, **fields: Any) -> WaitUntil:
-    """Wait until the call's JSONL has ``n`` events of ``kind`` (with ``fields``)."""
-    return WaitUntil(lambda: count(recordings, sid, kind, **fields) >= n, timeout_ms=60_000)
+from callsim.call_record import CallRecord
+from callsim.twilio_phone import RATE
 
 
 def assert_recording_complete(recordings: Path, sid: str) -> CallRecord:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fault_triton import FaultTriton
 
-from serving.launcher import PROJECT_ROOT
+from serving.paths import PROJECT_ROOT
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from serving.launcher import PROJECT_ROOT, TritonServer
+from serving.launcher import TritonServer
+from serving.paths import MODEL_REPOSITORY
 from serving.profiles import build_profile, server_options
 
 FAULT_MODELS = Path(__file__).parent / "fault_models"
@@ -22,7 +23,7 @@ class FaultTriton:
         repo = workdir / "model_repository"
         ignore = shutil.ignore_patterns("__pycache__")
         for real in ("silero_vad", "stt"):
-            shutil.copytree(PROJECT_ROOT / "model_repository" / real, repo / real, ignore=ignore)
+            shutil.copytree(MODEL_REPOSITORY / real, repo / real, ignore=ignore)
         for fake in ("llm", "tts"):
             shutil.copytree(FAULT_MODELS / fake, repo / fake, ignore=ignore)
         shutil.copy2(FAULT_MODELS / "control.py", repo / "control.py")

@@ -10,49 +10,16 @@ from __future__ import annotations
 import re
 import wave
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from benchmarks.simulated_call import (
-    CPU_CALL_SETTINGS,
-    CallRecord,
-    Cough,
-    Say,
-    Silence,
-    Step,
-    WaitForAgent,
-    WaitUntil,
-    run_steps,
-)
-from benchmarks.twilio_phone import RATE, SimulatedTwilioCall, serve_app
+from callsim.call_record import CallRecord
+from callsim.harness import agent_turns, call, cpu_call_settings, dialled, logged
+from callsim.steps import Cough, Say, Silence, WaitForAgent, run_steps
+from callsim.twilio_phone import RATE
 from orchestrator.app import conversation_app
-from orchestrator.heard_text import HeardTextTracker
-from orchestrator.settings import Settings
+from orchestrator.conversation.heard_text import SpokenChunk, heard_at
 from serving.launcher import TritonServer
-
-
-def settings_for(triton: TritonServer, recordings: Path, **overrides: Any) -> Settings:
-    return Settings(
-        triton_url=triton.grpc_url,
-        recordings_dir=str(recordings),
-        log_json=False,
-        **{**CPU_CALL_SETTINGS, **overrides},
-    )
-
-
-async def call(settings: Settings, steps: list[Step], call_sid: str) -> SimulatedTwilioCall:
-    async with serve_app(conversation_app(settings)) as base:
-        phone = SimulatedTwilioCall(base.replace("http", "ws") + "/twilio/media", call_sid=call_sid)
-        await phone.connect()
-        await run_steps(phone, steps)
-        await phone.stop()
-    return phone
-
-
-def agent_turns(recordings: Path, sid: str, n: int) -> WaitUntil:
-    """Wait until the orchestrator has committed ``n`` agent turns (the greeting is the first)."""
-    return WaitUntil(lambda: CallRecord.count(recordings, sid, "agent_turn") >= n)
 
 
 def words(text: str) -> list[str]:
@@ -65,10 +32,11 @@ def recordings(tmp_path: Path) -> Path:
 
 
 async def test_a_multi_turn_call(triton: TritonServer, recordings: Path) -> None:
-    settings = settings_for(triton, recordings, llm_max_tokens=32)
+    settings = cpu_call_settings(triton.grpc_url, recordings, llm_max_tokens=32)
     sid = "CA000000000000000000000000000000a1"
     await call(
-        settings,
+        conversation_app(settings),
+        sid,
         [
             agent_turns(recordings, sid, 1),  # the greeting
             Say("What time do you open tomorrow?"),
@@ -76,7 +44,6 @@ async def test_a_multi_turn_call(triton: TritonServer, recordings: Path) -> None
             Say("Do you have a table for two tonight?"),
             agent_turns(recordings, sid, 3),
         ],
-        sid,
     )
     record = CallRecord.load(recordings, sid)
     users = [e["text"] for e in record.of("user_turn")]
@@ -104,16 +71,15 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
     triton: TritonServer, recordings: Path
 ) -> None:
     # A reply long enough that its generation is still running when the barge-in cancels it.
-    settings = settings_for(
-        triton,
+    settings = cpu_call_settings(
+        triton.grpc_url,
         recordings,
         llm_max_tokens=800,
         llm_min_tokens=600,  # past the model's own end of turn: still generating at the barge-in
     )
     sid = "CA000000000000000000000000000000b2"
-    async with serve_app(conversation_app(settings)) as base:
-        phone = SimulatedTwilioCall(base.replace("http", "ws") + "/twilio/media", call_sid=sid)
-        await phone.connect()
+    app = conversation_app(settings)
+    async with dialled(app, sid) as phone:
         await run_steps(
             phone,
             [agent_turns(recordings, sid, 1), Say("Please tell me a long story about a dragon.")],
@@ -124,11 +90,10 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
             phone,
             [
                 Say("Sorry, stop. What are your opening hours?"),
-                WaitUntil(lambda: CallRecord.count(recordings, sid, "user_turn") >= 2),
+                logged(recordings, sid, "user_turn", 2),
                 WaitForAgent(),  # the answer to the interruption starts (it needn't finish)
             ],
         )
-        await phone.stop()
 
     assert phone.log.clears, "the barge-in sent no clear"
     # The phone's log keeps what played before the clear, cut where the clear cut it.
@@ -142,12 +107,10 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
     interrupted = [replies[1]]
 
     # What the client played, in words: the chunks' texts over their audio, as the phone heard it.
-    tracker = HeardTextTracker()
-    for chunk in [c for c in record.of("tts_chunk") if c["reply_id"] == reply_id]:
-        index = tracker.add_chunk(chunk["text"])
-        tracker.add_audio(index, chunk["audio_ms"])
-        tracker.finish_chunk(index)
-    played = words(tracker.heard(tracker.position_at(reply_played_ms)).text)
+    chunks = [
+        SpokenChunk(c["text"], c["audio_ms"]) for c in record.of("tts_chunk", reply_id=reply_id)
+    ]
+    played = words(heard_at(chunks, reply_played_ms).text)
     stored = words(interrupted[0]["text"])
     assert stored, "nothing stored although the caller heard part of the reply"
     assert abs(len(stored) - len(played)) <= 1, (stored, played)
@@ -158,6 +121,9 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
     assert "opening" in words(record.of("user_turn")[-1]["text"])
     assert any(t["reply_id"] > reply_id for t in record.of("turn_timings")), record.events
 
+    # Client side: the reply's LLM stream ended with gRPC status CANCELLED while it was generating.
+    labels = {"model": "llm", "outcome": "cancelled"}
+    assert app.state.metrics.registry.get_sample_value("cc_model_requests_total", labels) >= 1
     # Server side: the reply's LLM generation or TTS request was cancelled, not run to its end.
     server_log = triton.log_path.read_text(errors="replace")
     prefix = f"{sid}-r{reply_id}-"
@@ -170,10 +136,11 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
 
 
 async def test_a_cough_does_not_interrupt(triton: TritonServer, recordings: Path) -> None:
-    settings = settings_for(triton, recordings, llm_max_tokens=48)
+    settings = cpu_call_settings(triton.grpc_url, recordings, llm_max_tokens=48)
     sid = "CA000000000000000000000000000000c3"
     phone = await call(
-        settings,
+        conversation_app(settings),
+        sid,
         [
             agent_turns(recordings, sid, 1),
             Say("Tell me about your restaurant."),
@@ -182,7 +149,6 @@ async def test_a_cough_does_not_interrupt(triton: TritonServer, recordings: Path
             Silence(500),
             agent_turns(recordings, sid, 2),
         ],
-        sid,
     )
     assert phone.log.clears == []
     record = CallRecord.load(recordings, sid)

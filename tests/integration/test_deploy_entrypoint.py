@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.launcher import DEFAULT_CACHE_DIR, PROJECT_ROOT, free_port, locate_installation
+from serving.launcher import free_port, locate_installation
+from serving.paths import DEFAULT_CACHE_DIR, MODEL_REPOSITORY, PROJECT_ROOT
 
 ENTRYPOINT = PROJECT_ROOT / "triton" / "entrypoint.sh"
 
@@ -52,7 +53,7 @@ def entrypoint_env(ports: dict[str, int]) -> dict[str, str]:
         "TRITONSERVER_BIN": str(installation.binary),
         "TRITONSERVER_BACKENDS": str(installation.backends),
         "CC_ORCHESTRATOR_PYTHON": sys.executable,
-        "CC_MODEL_REPOSITORY": str(PROJECT_ROOT / "model_repository"),
+        "CC_MODEL_REPOSITORY": str(MODEL_REPOSITORY),
         "CC_TRITON_MODELS": "silero_vad",
         "CC_FETCH_WEIGHTS": "0",
         "CC_TRITON_HTTP_PORT": str(ports["http"]),

@@ -20,9 +20,10 @@ import pytest
 import tritonclient.grpc.aio as grpcclient_aio
 from tritonclient.grpc import InferInput, InferRequestedOutput
 
-from orchestrator.triton_connection import connect
-from orchestrator.vad_stream import VadStream
-from serving.launcher import DEFAULT_CACHE_DIR, PROJECT_ROOT, TritonServer, TritonServerOptions
+from orchestrator.triton.connection import connect
+from orchestrator.triton.vad_stream import VadStream
+from serving.launcher import TritonServer, TritonServerOptions
+from serving.paths import DEFAULT_CACHE_DIR, MODEL_REPOSITORY
 from serving.vad_engine import WINDOW, SileroVadEngine
 
 MODEL = "silero_vad"
@@ -36,7 +37,7 @@ def two_tritons() -> Iterator[list[TritonServer]]:
     servers = [
         TritonServer(
             TritonServerOptions(
-                model_repository=PROJECT_ROOT / "model_repository",
+                model_repository=MODEL_REPOSITORY,
                 models=[MODEL],
                 run_dir=DEFAULT_CACHE_DIR / "triton-runs" / f"pytest-two-tritons-{name}",
                 exit_timeout_s=2,

@@ -13,18 +13,13 @@ import logging
 from pathlib import Path
 
 import pytest
-from call_checks import (
-    assert_recording_complete,
-    call_tasks,
-    count,
-    logged,
-    settings_for,
-    wait_for,
-)
+from call_checks import assert_recording_complete, call_tasks, wait_for
 from fault_triton import FaultTriton
 
-from benchmarks.simulated_call import Say, Silence, WaitForAgent, WaitUntil, run_steps
-from benchmarks.twilio_phone import SimulatedTwilioCall, serve_app
+from callsim.call_record import CallRecord
+from callsim.harness import cpu_call_settings, logged, media_stream_url
+from callsim.steps import Say, Silence, WaitForAgent, WaitUntil, run_steps
+from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.app import conversation_app
 
 ANSWER_START = "We open at nine"  # the test-only LLM's answer
@@ -36,8 +31,7 @@ def recordings(tmp_path: Path) -> Path:
 
 
 def phone_for(base: str, sid: str) -> SimulatedTwilioCall:
-    stream = "MZ" + sid[2:]
-    return SimulatedTwilioCall(base.replace("http", "ws") + "/twilio/media", sid, stream)
+    return SimulatedTwilioCall(media_stream_url(base), sid, "MZ" + sid[2:])
 
 
 async def say_until_heard(phone: SimulatedTwilioCall, text: str, done: WaitUntil) -> None:
@@ -55,7 +49,7 @@ async def test_triton_killed_mid_reply_apology_then_recovers(
     """tritonserver is killed while the LLM is generating: the apology (synthesised before) plays;
     Triton restarts on the same ports and the next turn is answered."""
     fault_triton.set_faults(llm_first_token_delay_s=4)
-    settings = settings_for(fault_triton.server.grpc_url, recordings)
+    settings = cpu_call_settings(fault_triton.server.grpc_url, recordings)
     sid = "CA" + "f1" * 16
     async with serve_app(conversation_app(settings)) as base:
         phone = phone_for(base, sid)
@@ -95,7 +89,7 @@ async def test_model_raising_and_timing_out_mid_stream(
     reply ends with the apology, and the third turn is answered normally. Logs at INFO carry neither
     the caller's words nor the agent's."""
     caplog.set_level(logging.INFO)
-    settings = settings_for(fault_triton.server.grpc_url, recordings)
+    settings = cpu_call_settings(fault_triton.server.grpc_url, recordings)
     sid = "CA" + "f2" * 16
     async with serve_app(conversation_app(settings)) as base:
         phone = phone_for(base, sid)
@@ -140,7 +134,7 @@ async def test_websocket_dropped_mid_reply(fault_triton: FaultTriton, recordings
     """The TCP connection drops while the agent is talking: the session ends as ``disconnected``,
     the reply's Triton requests are cancelled, the files are complete and no call task is left."""
     fault_triton.set_faults()
-    settings = settings_for(fault_triton.server.grpc_url, recordings)
+    settings = cpu_call_settings(fault_triton.server.grpc_url, recordings)
     sid = "CA" + "f3" * 16
     async with serve_app(conversation_app(settings)) as base:
         phone = phone_for(base, sid)
@@ -155,7 +149,7 @@ async def test_websocket_dropped_mid_reply(fault_triton: FaultTriton, recordings
             ],
         )
         await phone.abort()
-        await wait_for(lambda: count(recordings, sid, "end") == 1, timeout_s=15)
+        await wait_for(lambda: CallRecord.count(recordings, sid, "end") == 1, timeout_s=15)
         await wait_for(lambda: not call_tasks(sid, phone.stream_sid), timeout_s=10)
 
     record = assert_recording_complete(recordings, sid)

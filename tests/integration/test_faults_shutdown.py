@@ -13,13 +13,15 @@ import time
 from pathlib import Path
 
 import httpx
-from call_checks import assert_recording_complete, logged
+from call_checks import assert_recording_complete
 from fault_triton import FaultTriton
 from twilio.request_validator import RequestValidator
 
-from benchmarks.simulated_call import Say, Silence, run_steps
-from benchmarks.twilio_phone import SimulatedTwilioCall
-from serving.launcher import PROJECT_ROOT, free_port
+from callsim.harness import logged, media_stream_url
+from callsim.steps import Say, Silence, run_steps
+from callsim.twilio_phone import SimulatedTwilioCall
+from serving.launcher import free_port
+from serving.paths import PROJECT_ROOT
 
 TOKEN = "12345678901234567890123456789012"
 
@@ -58,7 +60,7 @@ async def test_sigterm_drains_calls_and_completes_recordings(
     process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)  # noqa: ASYNC220 - a test harness
     try:
         await wait_healthy(base, process)
-        ws = base.replace("http", "ws") + "/twilio/media"
+        ws = media_stream_url(base)
         ending = SimulatedTwilioCall(ws, "CA" + "e1" * 16, "MZ" + "e1" * 16)
         open_call = SimulatedTwilioCall(ws, "CA" + "e2" * 16, "MZ" + "e2" * 16)
         for phone in (ending, open_call):

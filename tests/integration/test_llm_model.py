@@ -4,6 +4,7 @@ on SmolLM2-135M-Instruct behind our ``vllm`` stand-in backend, same contract as 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 import uuid
@@ -13,13 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.gemma_prompt import Turn, build_prompt
-from orchestrator.llm_client import LlmClient, LlmError, SamplingOptions
-from orchestrator.triton_connection import connect
-from orchestrator.triton_request import TritonRequestError, stream_responses, tensor, text_tensor
+from orchestrator.conversation.prompts import Role, Turn, gemma_prompt
+from orchestrator.triton.connection import connect
+from orchestrator.triton.llm_client import LlmClient, LlmError, SamplingOptions
+from orchestrator.triton.request import (
+    RequestOutcome,
+    TritonRequestError,
+    stream_responses,
+    tensor,
+    text_tensor,
+)
 from serving.launcher import TritonServer
 
-PROMPT = build_prompt("You are a helpful assistant.", [Turn("user", "Tell me about the moon.")])
+PROMPT = gemma_prompt("You are a helpful assistant.", [Turn(Role.USER, "Tell me about the moon.")])
 GREEDY = SamplingOptions(max_tokens=24, stop=()).greedy()
 
 
@@ -58,10 +65,12 @@ async def test_cancelling_the_stream_stops_generation_on_the_server(
     request_id = f"cancel-{uuid.uuid4().hex[:8]}"
     long_answer = SamplingOptions(max_tokens=400, stop=()).greedy()
     answering = asyncio.Event()
+    outcomes: list[tuple[str, RequestOutcome]] = []
+    observed = dataclasses.replace(llm, observe=lambda model, end: outcomes.append((model, end)))
 
     async def consume() -> None:
         received = 0
-        async for delta in llm.stream(PROMPT, long_answer, request_id=request_id):
+        async for delta in observed.stream(PROMPT, long_answer, request_id=request_id):
             received += bool(delta.text)
             if received == 3:
                 answering.set()  # mid-answer: the barge-in cancels this task from here on
@@ -71,7 +80,10 @@ async def test_cancelling_the_stream_stops_generation_on_the_server(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    # Client side: the request's stream ended with gRPC status CANCELLED.
+    assert outcomes == [("llm", RequestOutcome.CANCELLED)]
 
+    # Server side: vLLM aborted the generation.
     summary = await asyncio.to_thread(_ended_line, triton.log_path, request_id)
     generated = int(re.search(r"generated_tokens=(\d+)", summary).group(1))  # type: ignore[union-attr]
     assert summary.startswith("cancelled"), summary
@@ -108,7 +120,7 @@ async def test_bad_sampling_parameters_are_rejected_and_the_server_keeps_serving
 
 
 async def test_an_over_long_prompt_is_rejected_and_the_server_keeps_serving(llm: LlmClient) -> None:
-    too_long = build_prompt("", [Turn("user", "moon " * 3000)])
+    too_long = gemma_prompt("", [Turn(Role.USER, "moon " * 3000)])
     with pytest.raises(LlmError, match="maximum context length"):
         await llm.complete(too_long, GREEDY)
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from call_checks import settings_for
 from fault_triton import FaultTriton
 
 from benchmarks.load_leaks import run_load
+from callsim.harness import cpu_call_settings
 
 
 async def test_a_few_calls_leak_nothing(fault_triton: FaultTriton, tmp_path: Path) -> None:
     fault_triton.set_faults()
-    settings = settings_for(fault_triton.server.grpc_url, tmp_path / "recordings")
+    settings = cpu_call_settings(fault_triton.server.grpc_url, tmp_path / "recordings")
     report = await run_load(
         settings,
         sequential=3,

@@ -15,7 +15,9 @@ import numpy as np
 from call_checks import assert_recording_complete, wait_for
 from websockets.exceptions import ConnectionClosed
 
-from benchmarks.twilio_phone import SimulatedTwilioCall, serve_app
+from callsim.handlers import RecordingHandler
+from callsim.harness import media_stream_url
+from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
 
@@ -50,9 +52,9 @@ def bad_frames(count: int, seed: int = 9) -> list[str]:
 async def test_bad_frames_over_the_socket_and_the_call_limit(tmp_path: Path) -> None:
     recordings = tmp_path / "recordings"
     settings = Settings(recordings_dir=str(recordings), max_concurrent_calls=1, log_json=False)
-    app = create_app(settings)
+    app = create_app(settings, RecordingHandler)
     async with serve_app(app) as base:
-        ws = base.replace("http", "ws") + "/twilio/media"
+        ws = media_stream_url(base)
         phone = SimulatedTwilioCall(ws, "CA" + "a5" * 16, "MZ" + "a5" * 16)
         await phone.connect()
         for frame in bad_frames(120):

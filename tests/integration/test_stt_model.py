@@ -7,10 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from benchmarks.piper_speech import CALLER_SENTENCES, piper_available, piper_utterance
-from benchmarks.speech_samples import resample
 from benchmarks.triton_stream import stream_request, tensor, text_tensor
-from orchestrator import mulaw
+from callsim.voices import CALLER_SENTENCES, piper_available, piper_utterance, resample
+from orchestrator.twilio import mulaw
 from serving.launcher import TritonServer
 
 pytestmark = pytest.mark.skipif(not piper_available(), reason="needs the piper-voice extra")

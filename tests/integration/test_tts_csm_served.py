@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from benchmarks.triton_stream import StreamResult, stream_request, tensor, text_tensor
-from serving.launcher import PROJECT_ROOT, TritonServer, TritonServerOptions
+from serving.launcher import TritonServer, TritonServerOptions
 from serving.model_parameters import env_override_name
+from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from serving.speech_cpu_profile import tts_csm_cpu_settings
 
 TEXT = "Hello there. This is a test of the voice. It has three sentences."
@@ -26,7 +27,7 @@ def csm_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServe
     env = {env_override_name("tts", key): value for key, value in settings.items()}
     server = TritonServer(
         TritonServerOptions(
-            model_repository=PROJECT_ROOT / "model_repository",
+            model_repository=MODEL_REPOSITORY,
             models=["tts"],
             env=env,
             run_dir=tmp_path_factory.mktemp("csm-triton"),

@@ -10,9 +10,8 @@ import uuid
 import numpy as np
 import pytest
 
-from benchmarks.piper_speech import piper_available
-from benchmarks.speech_samples import resample
 from benchmarks.triton_stream import StreamResult, stream_request, tensor, text_tensor
+from callsim.voices import piper_available, resample
 from serving.launcher import TritonServer
 
 pytestmark = pytest.mark.skipif(not piper_available(), reason="needs the piper-voice extra")

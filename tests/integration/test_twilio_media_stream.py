@@ -15,73 +15,41 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from benchmarks.twilio_phone import SimulatedTwilioCall, serve_app
-from orchestrator import mulaw
+from callsim.handlers import RecordingHandler
+from callsim.harness import media_stream_url
+from callsim.tone_responder import ToneResponder
+from callsim.twilio_messages import mark_message, media_message, start_message
+from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.app import create_app
-from orchestrator.call_handler import CallInfo, CallOutput, StopReason
-from orchestrator.playout import ChunkPlayout, ChunkState
+from orchestrator.call_handler import CallOutput, ChunkState, StopReason
 from orchestrator.settings import Settings
+from orchestrator.twilio import mulaw
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@dataclass
-class ScriptedHandler:
-    """Collects what the edge delivers; the test drives the output directly."""
-
-    started: asyncio.Future[tuple[CallInfo, CallOutput]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    stopped: asyncio.Future[StopReason] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    audio: list[npt.NDArray[np.int16]] = field(default_factory=list)
-    digits: list[str] = field(default_factory=list)
-    marks_played: list[ChunkPlayout] = field(default_factory=list)
-    mark_arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def on_start(self, call: CallInfo, output: CallOutput) -> None:
-        self.started.set_result((call, output))
-
-    async def on_audio(self, pcm16k: npt.NDArray[np.int16]) -> None:
-        self.audio.append(pcm16k)
-
-    async def on_dtmf(self, digit: str) -> None:
-        self.digits.append(digit)
-
-    async def on_mark_played(self, chunk: ChunkPlayout) -> None:
-        self.marks_played.append(chunk)
-        self.mark_arrived.set()
-
-    async def played(self, output: CallOutput, mark: str) -> None:
-        """Returns once the chunk with ``mark`` has been heard in full."""
-        while output.playout.chunk(mark).state is not ChunkState.PLAYED:
-            self.mark_arrived.clear()
-            await asyncio.wait_for(self.mark_arrived.wait(), 5)
-
-    async def on_stop(self, reason: StopReason) -> None:
-        self.stopped.set_result(reason)
 
 
 @dataclass
 class Edge:
     ws_url: str
     recordings: Path
-    handlers: list[ScriptedHandler] = field(default_factory=list)
-    created: asyncio.Queue[ScriptedHandler] = field(default_factory=asyncio.Queue)
+    handlers: list[RecordingHandler] = field(default_factory=list)
+    created: asyncio.Queue[RecordingHandler] = field(default_factory=asyncio.Queue)
 
-    def factory(self) -> ScriptedHandler:
-        self.handlers.append(ScriptedHandler())
+    def factory(self) -> RecordingHandler:
+        self.handlers.append(RecordingHandler())
         self.created.put_nowait(self.handlers[-1])
         return self.handlers[-1]
 
-    def handler(self) -> ScriptedHandler:
+    def handler(self) -> RecordingHandler:
         return self.handlers[-1]
 
     async def started_output(self) -> CallOutput:
         handler = await asyncio.wait_for(self.created.get(), 5)
-        _, output = await asyncio.wait_for(handler.started, 5)
-        return output
+        return await handler.started_output()
+
+    async def stopped(self) -> StopReason | None:
+        await asyncio.wait_for(self.handler().stopped.wait(), 5)
+        return self.handler().stop_reason
 
 
 def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.4) -> npt.NDArray[np.float32]:
@@ -110,7 +78,7 @@ async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
     )
     edge = Edge("", tmp_path)
     async with serve_app(create_app(settings, handler_factory=edge.factory)) as base:
-        edge.ws_url = base.replace("http", "ws") + "/twilio/media"
+        edge.ws_url = media_stream_url(base)
         yield edge
 
 
@@ -136,14 +104,12 @@ def read_events(path: Path) -> list[dict[str, object]]:
 
 async def test_caller_audio_arrives_as_16k_pcm(edge: Edge) -> None:
     call, _ = await started_call(edge, parameters={"From": "+15551230000"})
-    call_info, _ = edge.handler().started.result()
-    assert call_info.call_sid == call.call_sid
-    assert call_info.custom_parameters == {"From": "+15551230000"}
+    assert edge.handler().calls[0] == f"start {call.call_sid} {{'From': '+15551230000'}}"
     caller = (tone(440, 1.0, 8000) * 32767).astype(np.int16)
     await call.send_audio_realtime(caller)
     await call.send_dtmf("7")
     await call.stop()
-    assert await asyncio.wait_for(edge.handler().stopped, 5) is StopReason.STOPPED
+    assert await edge.stopped() is StopReason.STOPPED
 
     received = np.concatenate(edge.handler().audio)
     assert received.dtype == np.int16
@@ -165,7 +131,7 @@ async def test_agent_audio_goes_out_as_mulaw_at_real_time(edge: Edge) -> None:
     await asyncio.sleep(0.5)
     # With a 500 ms lead the sender is only a little ahead of playout.
     assert call.log.played_ms() <= 500 + 500 + 250
-    await edge.handler().played(output, mark)
+    await edge.handler().played(mark)
 
     arrivals = call.log.media_arrivals
     assert sum(size for _, size in arrivals) == 16000  # 2 s at 8 kHz, one byte per sample
@@ -184,7 +150,7 @@ async def test_agent_audio_goes_out_as_mulaw_at_real_time(edge: Edge) -> None:
     echo_times = np.array([t for t, _ in call.log.marks_echoed]) - call.log.played[0].start
     assert np.allclose(echo_times, chunk_ends, atol=0.05)
     await call.stop()
-    await asyncio.wait_for(edge.handler().stopped, 5)
+    await edge.stopped()
 
     frames, events = read_recording(edge, call)
     agent = frames[:, 1]
@@ -224,7 +190,7 @@ async def test_clear_stops_outbound_audio_at_once(edge: Edge) -> None:
     await asyncio.sleep(0.6)
     assert output.playout.heard_ms("after-clear") == 300.0
     await call.stop()
-    await asyncio.wait_for(edge.handler().stopped, 5)
+    await edge.stopped()
 
     frames, events = read_recording(edge, call)
     heard_samples = sounding_samples(frames[:, 1])
@@ -239,7 +205,7 @@ async def test_backpressure_bounds_the_queue(tmp_path: Path) -> None:
     )
     edge = Edge("", tmp_path)
     async with serve_app(create_app(settings, handler_factory=edge.factory)) as base:
-        edge.ws_url = base.replace("http", "ws") + "/twilio/media"
+        edge.ws_url = media_stream_url(base)
         call, output = await started_call(edge)
         send = asyncio.create_task(output.send_audio(tone(500, 2.0, 8000), 8000, "r"))
         await asyncio.sleep(0.3)
@@ -254,25 +220,25 @@ async def test_bad_input_is_logged_and_the_call_carries_on(
     caplog.set_level(logging.INFO, logger="orchestrator")
     call = SimulatedTwilioCall(edge.ws_url)
     await call.connect(send_start=False)
-    await call.send_json(call.media_message(b"\xff" * 160, 0))  # media before start
+    await call.send_json(media_message(call.stream_sid, b"\xff" * 160, 0))  # media before start
     await call.send_start()
     output = await edge.started_output()
     await call.ws.send("{not json")
     await call.send_json({"event": "party", "streamSid": call.stream_sid})
-    bad_base64 = call.media_message(b"", 20)
+    bad_base64 = media_message(call.stream_sid, b"", 20)
     bad_base64["media"]["payload"] = "%%%not-base64%%%"
     await call.send_json(bad_base64)
-    await call.send_json(call.media_message(b"\xff" * 20_000, 40))  # a 2.5 s media frame
+    await call.send_json(media_message(call.stream_sid, b"\xff" * 20_000, 40))  # a 2.5 s frame
     await call.ws.send("x" * 100_000)  # an oversized message
-    await call.send_json(call.start_message())  # a second start
+    await call.send_json(start_message(call.call_sid, call.stream_sid))  # a second start
     await call.ws.send(b"\x00\x01")  # binary
-    await call.send_json({"event": "mark", "streamSid": call.stream_sid, "mark": {"name": "?"}})
+    await call.send_json(mark_message(call.stream_sid, "?"))
     # The call carries on: audio in and out still work.
     await call.send_audio_realtime((tone(440, 0.4, 8000) * 32767).astype(np.int16))
     mark = await output.send_audio(tone(600, 0.2, 16000), 16000, "still-here")
-    await edge.handler().played(output, mark)
+    await edge.handler().played(mark)
     await call.abort()  # abrupt disconnect, no stop
-    assert await asyncio.wait_for(edge.handler().stopped, 5) is StopReason.DISCONNECTED
+    assert await edge.stopped() is StopReason.DISCONNECTED
 
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for expected in (
@@ -315,8 +281,8 @@ async def test_bad_input_is_logged_and_the_call_carries_on(
 
 async def test_tone_responder_answers_dtmf_and_hangs_up(tmp_path: Path) -> None:
     settings = Settings(recordings_dir=str(tmp_path))
-    async with serve_app(create_app(settings)) as base:
-        call = SimulatedTwilioCall(base.replace("http", "ws") + "/twilio/media")
+    async with serve_app(create_app(settings, ToneResponder)) as base:
+        call = SimulatedTwilioCall(media_stream_url(base))
         await call.connect()
         await asyncio.sleep(0.4)  # the greeting beep plays
         await call.send_dtmf("5")

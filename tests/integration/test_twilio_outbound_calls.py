@@ -16,6 +16,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from callsim.handlers import RecordingHandler
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
 
@@ -86,7 +87,7 @@ def client(twilio_api: FakeTwilioApi, tmp_path: Path) -> httpx.AsyncClient:
         machine_message="Default message.",
         recordings_dir=str(tmp_path),
     )
-    app = create_app(settings)
+    app = create_app(settings, RecordingHandler)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://internal")
 
 

@@ -7,6 +7,7 @@ import time
 
 import httpx
 
+from callsim.handlers import RecordingHandler
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
 from serving.launcher import TritonServer
@@ -20,7 +21,7 @@ def closed_port() -> int:
 
 async def test_not_ready_when_triton_is_unreachable() -> None:
     settings = Settings(triton_url=f"127.0.0.1:{closed_port()}", readiness_timeout_s=0.5)
-    app = create_app(settings)
+    app = create_app(settings, RecordingHandler)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://x"
     ) as client:
@@ -36,14 +37,16 @@ async def test_not_ready_when_triton_is_unreachable() -> None:
 
 async def test_ready_with_the_models_loaded(triton: TritonServer) -> None:
     settings = Settings(triton_url=triton.grpc_url, required_models=["silero_vad"])
-    app = create_app(settings)
+    app = create_app(settings, RecordingHandler)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://x"
     ) as client:
         response = await client.get("/readyz")
         assert response.status_code == 200, response.text
         assert response.json()["models"] == {"silero_vad": True}
-        missing = create_app(Settings(triton_url=triton.grpc_url, required_models=["nope"]))
+        missing = create_app(
+            Settings(triton_url=triton.grpc_url, required_models=["nope"]), RecordingHandler
+        )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=missing), base_url="http://x"
     ) as client:

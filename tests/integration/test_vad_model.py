@@ -11,10 +11,10 @@ import pytest
 import tritonclient.grpc.aio as grpcclient_aio
 from tritonclient.grpc import InferInput
 
-from benchmarks.speech_samples import espeak_utterance, voiced_span
-from orchestrator.speech_segmenter import SegmenterParams, SpeechEnded, SpeechSegmenter
-from orchestrator.triton_connection import connect
-from orchestrator.vad_stream import VadError, VadStream
+from callsim.voices import espeak_utterance, voiced_span
+from orchestrator.conversation.speech_segmenter import SegmenterParams, SpeechEnded, SpeechSegmenter
+from orchestrator.triton.connection import connect
+from orchestrator.triton.vad_stream import VadError, VadStream
 from serving.launcher import TritonServer
 
 RATE = 16_000

@@ -10,12 +10,13 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from orchestrator.admission import CallAdmission
+from callsim.handlers import RecordingHandler
 from orchestrator.app import create_app
-from orchestrator.call_event_log import CallEventLog, append_lifecycle_event
-from orchestrator.call_files import call_stem, is_call_sid
-from orchestrator.recording import StereoRecorder
 from orchestrator.settings import Settings
+from orchestrator.twilio.admission import CallAdmission
+from orchestrator.twilio.call_files import call_stem, is_call_sid
+from orchestrator.twilio.event_log import CallEventLog, append_lifecycle_event
+from orchestrator.twilio.recording import StereoRecorder
 
 TOKEN = "12345678901234567890123456789012"
 PUBLIC = "https://agent.example.com"
@@ -34,7 +35,7 @@ def app_client(tmp_path: Path, **overrides: object) -> tuple[httpx.AsyncClient, 
         recordings_dir=str(tmp_path / "recordings"),
         **overrides,  # type: ignore[arg-type]
     )
-    app = create_app(settings)
+    app = create_app(settings, RecordingHandler)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://internal")
     return client, app.state.admission
 

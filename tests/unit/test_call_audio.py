@@ -1,6 +1,6 @@
 import numpy as np
 
-from orchestrator.call_audio import RATE, CallAudioBuffer
+from orchestrator.conversation.call_audio import RATE, CallAudioBuffer
 
 
 def ramp(seconds: float, start: int = 0) -> np.ndarray:

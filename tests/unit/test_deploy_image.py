@@ -2,7 +2,7 @@
 and it installs every package our code imports.
 
 Import consistency: every third-party top-level package imported by a ``model_repository/*/1/model.py`` or
-by the first-party modules those import (recursively: ``serving/*_engine.py`` and what they use) must be
+by the first-party modules those import (recursively: the engines in ``serving/`` and what they use) must be
 provided by the base image (the Dockerfile's ``RUN python3 -c "import ..."`` check) or installed from
 ``triton/requirements-models*.txt`` (with their dependencies); every one imported by ``orchestrator/``
 must be a dependency of pyproject.toml (installed into the orchestrator's environment). Imports inside
@@ -29,10 +29,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "triton" / "Dockerfile"
-FIRST_PARTY = {"serving", "orchestrator", "benchmarks"}
-# Run from a checkout with the dev extras, never by the image's orchestrator role: the CPU demo starts its
-# own tritonserver with the CPU profile (torch, transformers, test speech).
-ORCHESTRATOR_DEV_ONLY = {"demo.py"}
+FIRST_PARTY = {"serving", "orchestrator", "callsim", "benchmarks"}
 PROVIDED_BY_TRITON = {"triton_python_backend_utils"}  # the Python backend's own module
 
 
@@ -219,9 +216,7 @@ def test_every_package_the_models_import_is_in_the_image() -> None:
 
 
 def test_every_package_the_orchestrator_imports_is_a_runtime_dependency() -> None:
-    files = [
-        p for p in (ROOT / "orchestrator").rglob("*.py") if p.name not in ORCHESTRATOR_DEV_ONLY
-    ]
+    files = [p for p in (ROOT / "orchestrator").rglob("*.py")]
     needed = third_party_imports(sorted(files))
     assert "fastapi" in needed
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

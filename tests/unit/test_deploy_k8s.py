@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from orchestrator.triton_connection import grpc_target
+from orchestrator.triton.connection import grpc_target
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

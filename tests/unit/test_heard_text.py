@@ -6,20 +6,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.heard_text import MS_PER_CHAR, HeardText, HeardTextTracker, PlayoutPosition
+from orchestrator.conversation.heard_text import (
+    MS_PER_CHAR,
+    HeardText,
+    PlayoutPosition,
+    SpokenChunk,
+    heard_at,
+    heard_text,
+    position_at,
+)
 
 
-def reply(*chunks: tuple[str, float]) -> HeardTextTracker:
-    tracker = HeardTextTracker()
-    for text, ms in chunks:
-        index = tracker.add_chunk(text)
-        tracker.add_audio(index, ms)
-        tracker.finish_chunk(index)
-    return tracker
+def reply(*chunks: tuple[str, float]) -> list[SpokenChunk]:
+    return [SpokenChunk(text.strip(), ms) for text, ms in chunks]
 
 
 # 20 characters each; 1000 ms each: 50 ms per character.
-TRACKER = reply(
+REPLY = reply(
     ("Sure, I can do that.", 1000), ("Your table is ready.", 1000), ("See you at seven!!!", 1000)
 )
 
@@ -53,35 +56,33 @@ TRACKER = reply(
                 "Sure, I can do that. Your table is ready. See you at seven!!!", True, 3, 0.0
             ),
         ),
-        (PlayoutPosition(9, 0), TRACKER.heard(PlayoutPosition(3, 0))),  # clamped
+        (PlayoutPosition(9, 0), heard_text(REPLY, PlayoutPosition(3, 0))),  # clamped
         (PlayoutPosition(-1, -5), HeardText("", False, 0, 0.0)),
     ],
 )
 def test_heard_text(position: PlayoutPosition, expected: HeardText) -> None:
-    assert TRACKER.heard(position) == expected
+    assert heard_text(REPLY, position) == expected
 
 
 def test_empty_reply_is_complete() -> None:
-    assert HeardTextTracker().heard(PlayoutPosition(0, 0)) == HeardText("", True, 0, 0.0)
+    assert heard_text([], PlayoutPosition(0, 0)) == HeardText("", True, 0, 0.0)
 
 
 def test_chunk_still_synthesising_is_estimated_from_its_length() -> None:
-    tracker = HeardTextTracker()
-    index = tracker.add_chunk("one two three four")  # 18 chars -> at least 1170 ms
-    tracker.add_audio(index, 300)  # only 300 ms produced so far
+    # 18 chars -> at least 1170 ms; only 300 ms produced so far
+    chunks = [SpokenChunk("one two three four", 300, synthesised=False)]
     # 300 ms of 1170: 4.6 characters, "one" (3) heard; against the 300 ms known, all would be.
-    assert tracker.heard(PlayoutPosition(0, 300)).text == "one"
-    assert tracker.heard(PlayoutPosition(0, 300)).resume_ms == pytest.approx(4 * MS_PER_CHAR)
+    assert heard_text(chunks, PlayoutPosition(0, 300)).text == "one"
+    assert heard_text(chunks, PlayoutPosition(0, 300)).resume_ms == pytest.approx(4 * MS_PER_CHAR)
 
 
 def test_position_from_heard_ms_of_the_whole_reply() -> None:
-    assert TRACKER.position_at(0) == PlayoutPosition(0, 0)
-    assert TRACKER.position_at(1_700) == PlayoutPosition(1, 700)
-    assert TRACKER.position_at(2_000) == PlayoutPosition(2, 0)
-    assert TRACKER.position_at(9_000) == PlayoutPosition(3, 0)
-    tracker = HeardTextTracker()
-    tracker.add_audio(tracker.add_chunk("still going"), 500)
-    assert tracker.position_at(800) == PlayoutPosition(0, 500)  # never past unsynthesised audio
+    assert position_at(REPLY, 0) == PlayoutPosition(0, 0)
+    assert position_at(REPLY, 1_700) == PlayoutPosition(1, 700)
+    assert position_at(REPLY, 2_000) == PlayoutPosition(2, 0)
+    assert position_at(REPLY, 9_000) == PlayoutPosition(3, 0)
+    still_going = [SpokenChunk("still going", 500, synthesised=False)]
+    assert position_at(still_going, 800) == PlayoutPosition(0, 500)  # not past unsynthesised audio
 
 
 @given(
@@ -90,12 +91,12 @@ def test_position_from_heard_ms_of_the_whole_reply() -> None:
 def test_heard_text_is_a_whole_word_prefix_growing_with_time(
     texts: list[str], data: st.DataObject
 ) -> None:
-    tracker = reply(*((t, 40.0 * len(t)) for t in texts))
+    chunks = reply(*((t, 40.0 * len(t)) for t in texts))
     full = " ".join(t.strip() for t in texts if t.strip()).split()
     times = sorted(data.draw(st.lists(st.floats(0, 50.0 * sum(map(len, texts))), min_size=2)))
     previous: list[str] = []
     for ms in times:
-        words = tracker.heard(tracker.position_at(ms)).text.split()
+        words = heard_at(chunks, ms).text.split()
         assert words == full[: len(words)]
         assert len(words) >= len(previous)
         previous = words

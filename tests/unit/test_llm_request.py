@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from serving.launcher import PROJECT_ROOT
 from serving.llm_engine_args import apply_overrides, load_model_json, unknown_engine_args
 from serving.llm_request import (
     LlmRequestError,
@@ -17,8 +16,9 @@ from serving.llm_request import (
     parse_inputs,
     scalar_field_types,
 )
+from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
 
-LLM_VERSION_DIR = PROJECT_ROOT / "model_repository" / "llm" / "1"
+LLM_VERSION_DIR = MODEL_REPOSITORY / "llm" / "1"
 ENGINE_ARGS = json.loads((PROJECT_ROOT / "serving" / "vllm_engine_args.json").read_text())
 
 

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.phrase_chunker import ChunkerParams, PhraseChunker, TextChunk
-from orchestrator.settings import Settings
+from orchestrator.conversation.phrase_chunker import ChunkerParams, PhraseChunker, TextChunk
 
 P = ChunkerParams(first_min_words=3, first_max_chars=60, min_chars=40, max_chars=120)
 
@@ -155,11 +154,6 @@ def test_chunks_carry_the_preceding_text_as_context() -> None:
         TextChunk(2, "How are you?", "Hi, there."),
         TextChunk(3, "Fine", "How are you?"),  # trimmed to 12 chars at a word
     ]
-
-
-def test_params_from_settings() -> None:
-    params = ChunkerParams.from_settings(Settings(chunk_first_min_words=5, chunk_max_chars=150))
-    assert (params.first_min_words, params.max_chars) == (5, 150)
 
 
 words = st.text(alphabet="abcXYZ019.,;:!?$-'…", min_size=1, max_size=12)

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.scenario_file import (
+from callsim.scenario_file import (
     SCENARIOS_DIR,
     AgentTurns,
     ScenarioError,
     load_scenario,
     parse_scenario,
 )
-from benchmarks.simulated_call import (
+from callsim.steps import (
     Cough,
     Dtmf,
     Say,

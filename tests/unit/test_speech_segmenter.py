@@ -1,4 +1,4 @@
-from orchestrator.speech_segmenter import (
+from orchestrator.conversation.speech_segmenter import (
     WINDOW_MS,
     SegmenterParams,
     SpeechEnded,

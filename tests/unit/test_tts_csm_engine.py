@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving.tiny_csm import tiny_csm_dir
-from serving.tts_engine import (
+from serving.tts.contract import (
     ContextTurn,
     TtsEngine,
     TtsEngineKind,
     TtsOptions,
     TtsRequest,
-    build_engine,
 )
+from serving.tts.engines import build_engine
+from serving.tts.tiny_csm import tiny_csm_dir
 
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache"
 

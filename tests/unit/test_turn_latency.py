@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.simulated_call import CallerTurn, voiced_frames
 from benchmarks.turn_latency import (
     STAGES,
     TRANSPORT,
@@ -14,6 +13,7 @@ from benchmarks.turn_latency import (
     stage_split,
     summarise,
 )
+from callsim.steps import CallerTurn, voiced_frames
 
 START = 100.0  # loop time the call started; t_ms in the event log counts from here
 

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.settings import Settings
-from orchestrator.speech_segmenter import SpeechEnded, SpeechStarted
-from orchestrator.turn_taking import (
+from orchestrator.conversation.speech_segmenter import SpeechEnded, SpeechStarted
+from orchestrator.conversation.turn_taking import (
     Action,
     CallerHungUp,
     CallerSpeech,
@@ -183,7 +182,7 @@ CASES = [
         TRANSCRIBING,
         TranscriptReady(5, " What time is it? "),
         Phase.PROCESSING,
-        (CommitUserTurn("What time is it?"), StartReply(6)),
+        (CommitUserTurn(5, "What time is it?"), StartReply(6)),
     ),
     Case("transcribing-empty-listen", TRANSCRIBING, TranscriptReady(5, "  "), Phase.LISTENING),
     Case(
@@ -191,14 +190,14 @@ CASES = [
         TRANSCRIBING,
         TranscriptReady(5, "mhm"),
         Phase.PROCESSING,
-        (CommitUserTurn("mhm"), StartReply(6)),
+        (CommitUserTurn(5, "mhm"), StartReply(6)),
     ),
     Case(
         "transcribing-goodbye-closes",
         TRANSCRIBING,
         TranscriptReady(5, "OK, thanks. Bye!"),
         Phase.CLOSING,
-        (CommitUserTurn("OK, thanks. Bye!"), SpeakLine(6, CannedLine.CLOSING)),
+        (CommitUserTurn(5, "OK, thanks. Bye!"), SpeakLine(6, CannedLine.CLOSING)),
     ),
     Case(
         "transcribing-failed-apology",
@@ -340,7 +339,7 @@ CASES = [
             SendClear(5),
             CancelReply(5),
             CommitAssistantTurn(5, interrupted=True),
-            CommitUserTurn("wait, no"),
+            CommitUserTurn(6, "wait, no"),
             StartReply(7),
         ),
     ),
@@ -394,7 +393,7 @@ CASES = [
         (
             CancelReply(5),
             CommitAssistantTurn(5, interrupted=True),
-            CommitUserTurn("Hold on, what about Tuesday?"),
+            CommitUserTurn(6, "Hold on, what about Tuesday?"),
             StartReply(7),
         ),
     ),
@@ -426,7 +425,7 @@ CASES = [
         (
             CancelReply(5),
             CommitAssistantTurn(5, interrupted=True),
-            CommitUserTurn("bye"),
+            CommitUserTurn(6, "bye"),
             SpeakLine(7, CannedLine.CLOSING),
         ),
     ),
@@ -515,20 +514,6 @@ def test_barge_in_confirmed_keeps_no_words_unheard_and_answers_the_caller() -> N
     assert later.actions == (StartReply(7),)
 
 
-def test_params_from_settings() -> None:
-    settings = Settings(
-        vad_min_silence_ms=350,
-        turn_interrupt_min_speech_ms=250,
-        turn_goodbye_phrases=["See you"],
-        greeting_text=" ",
-    )
-    params = TurnParams.from_settings(settings)
-    assert params.segmenter.min_silence_ms == 350
-    assert params.interrupt_min_speech_ms == 250
-    assert params.is_goodbye("OK, see you!") and not params.is_goodbye("bye")
-    assert not params.greet
-
-
 @pytest.mark.parametrize(
     ("text", "goodbye"),
     [("Goodbye.", True), ("thanks, bye-bye", True), ("I said goodbye to him", False), ("", False)],
@@ -574,7 +559,7 @@ def test_scripted_call_with_cough_false_interruption_and_barge_in() -> None:
         2, SpeechEnded(2_500, 4_000, 4_400)
     )
     assert call.at(4_550, TranscriptReady(2, "Do you open on Sunday?")) == (
-        CommitUserTurn("Do you open on Sunday?"),
+        CommitUserTurn(2, "Do you open on Sunday?"),
         StartReply(3),
     )
     call.at(4_900, FirstAudioOut(3))
@@ -594,7 +579,7 @@ def test_scripted_call_with_cough_false_interruption_and_barge_in() -> None:
     assert call.at(9_500, TranscriptReady(5, "Sorry, I meant Saturday.")) == (
         CancelReply(3),
         CommitAssistantTurn(3, True),
-        CommitUserTurn("Sorry, I meant Saturday."),
+        CommitUserTurn(5, "Sorry, I meant Saturday."),
         StartReply(6),
     )
     # The clear reached Twilio 400 ms after the caller began (threshold), measured on the clock.
@@ -605,7 +590,7 @@ def test_scripted_call_with_cough_false_interruption_and_barge_in() -> None:
     call.at(12_000, PlaybackDone(6))
     assert call.caller_speaks(13_000, 13_500)
     assert call.at(13_700, TranscriptReady(7, "Great, thanks, bye.")) == (
-        CommitUserTurn("Great, thanks, bye."),
+        CommitUserTurn(7, "Great, thanks, bye."),
         SpeakLine(8, CannedLine.CLOSING),
     )
     call.at(13_800, FirstAudioOut(8))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.call_event_log import CallEventLog
-from orchestrator.recording import StereoRecorder
+from orchestrator.twilio.event_log import CallEventLog
+from orchestrator.twilio.recording import StereoRecorder
 
 
 def read_stereo(path: Path) -> np.ndarray:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from orchestrator.twilio_serializer import (
+from orchestrator.twilio.serializer import (
     Connected,
     Dtmf,
     MalformedMessage,

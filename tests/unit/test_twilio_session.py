@@ -3,66 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
-from orchestrator.call_handler import CallInfo, CallOutput, StopReason
+from callsim.handlers import RecordingHandler
+from callsim.twilio_messages import media_message, start_message
+from orchestrator.call_handler import ChunkState, StopReason
 from orchestrator.logging_setup import CallSidFilter, JsonFormatter, call_sid_var
-from orchestrator.media_stream_session import MediaStreamSession, SessionOptions, SessionState
-from orchestrator.metrics import EdgeMetrics
-from orchestrator.outbound_stream import OutboundOptions
-from orchestrator.playout import ChunkPlayout, ChunkState
+from orchestrator.twilio.metrics import EdgeMetrics
+from orchestrator.twilio.outbound_stream import OutboundOptions
+from orchestrator.twilio.session import MediaStreamSession, SessionOptions, SessionState
 
 SID_CA = "CA" + "0" * 31 + "1"
 SID_MZ = "MZ" + "0" * 31 + "1"
 
-START = {
-    "event": "start",
-    "sequenceNumber": "1",
-    "start": {
-        "accountSid": "AC1",
-        "streamSid": SID_MZ,
-        "callSid": SID_CA,
-        "tracks": ["inbound"],
-        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-        "customParameters": {"From": "+1555"},
-    },
-    "streamSid": SID_MZ,
-}
+START = start_message(SID_CA, SID_MZ, {"From": "+1555"})
 
 
 def media(timestamp_ms: int, payload: bytes = b"\xff" * 160) -> str:
-    body = {"track": "inbound", "chunk": "1", "timestamp": str(timestamp_ms)}
-    body["payload"] = base64.b64encode(payload).decode()
-    return json.dumps({"event": "media", "streamSid": SID_MZ, "media": body})
-
-
-class Handler:
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.output: CallOutput | None = None
-
-    async def on_start(self, call: CallInfo, output: CallOutput) -> None:
-        self.calls.append(f"start {call.call_sid} {dict(call.custom_parameters)}")
-        self.output = output
-
-    async def on_audio(self, pcm16k: npt.NDArray[np.int16]) -> None:
-        self.calls.append(f"audio {len(pcm16k)}")
-
-    async def on_dtmf(self, digit: str) -> None:
-        self.calls.append(f"dtmf {digit}")
-
-    async def on_mark_played(self, chunk: ChunkPlayout) -> None:
-        self.calls.append(f"played {chunk.mark}")
-
-    async def on_stop(self, reason: StopReason) -> None:
-        self.calls.append(f"stop {reason.value}")
+    return json.dumps(media_message(SID_MZ, payload, timestamp_ms))
 
 
 class Wire:
@@ -78,8 +41,8 @@ class Wire:
 
 
 @pytest.fixture
-def parts(tmp_path: Path) -> tuple[MediaStreamSession, Handler, Wire]:
-    handler = Handler()
+def parts(tmp_path: Path) -> tuple[MediaStreamSession, RecordingHandler, Wire]:
+    handler = RecordingHandler()
     wire = Wire()
     options = SessionOptions(tmp_path, OutboundOptions(chunk_ms=100, max_lead_ms=1000))
     session = MediaStreamSession(
@@ -89,7 +52,7 @@ def parts(tmp_path: Path) -> tuple[MediaStreamSession, Handler, Wire]:
 
 
 async def test_a_call_from_start_to_stop(
-    parts: tuple[MediaStreamSession, Handler, Wire], tmp_path: Path
+    parts: tuple[MediaStreamSession, RecordingHandler, Wire], tmp_path: Path
 ) -> None:
     session, handler, wire = parts
     assert await session.receive_text('{"event":"connected","protocol":"Call","version":"1.0.0"}')
@@ -125,7 +88,9 @@ async def test_a_call_from_start_to_stop(
     assert events == ["start", "dtmf", "mark", "mark", "mark", "stop", "end"]
 
 
-async def test_clear_goes_out_at_once(parts: tuple[MediaStreamSession, Handler, Wire]) -> None:
+async def test_clear_goes_out_at_once(
+    parts: tuple[MediaStreamSession, RecordingHandler, Wire],
+) -> None:
     session, handler, wire = parts
     await session.receive_text(json.dumps(START))
     assert handler.output is not None
@@ -137,7 +102,7 @@ async def test_clear_goes_out_at_once(parts: tuple[MediaStreamSession, Handler, 
 
 
 async def test_bad_input_is_dropped_and_media_before_start_too(
-    parts: tuple[MediaStreamSession, Handler, Wire],
+    parts: tuple[MediaStreamSession, RecordingHandler, Wire],
 ) -> None:
     session, handler, _ = parts
     assert await session.receive_text(media(0))
@@ -151,7 +116,7 @@ async def test_bad_input_is_dropped_and_media_before_start_too(
 
 
 async def test_unsupported_media_format_ends_the_stream(
-    parts: tuple[MediaStreamSession, Handler, Wire],
+    parts: tuple[MediaStreamSession, RecordingHandler, Wire],
 ) -> None:
     session, handler, _ = parts
     start = json.loads(json.dumps(START))
@@ -162,7 +127,7 @@ async def test_unsupported_media_format_ends_the_stream(
 
 
 async def test_hang_up_closes_the_transport(
-    parts: tuple[MediaStreamSession, Handler, Wire],
+    parts: tuple[MediaStreamSession, RecordingHandler, Wire],
 ) -> None:
     session, handler, wire = parts
     await session.receive_text(json.dumps(START))

@@ -9,9 +9,10 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from callsim.handlers import RecordingHandler
 from orchestrator.app import create_app
-from orchestrator.outbound_calls import AmdAction, MachinePolicy, amd_action
 from orchestrator.settings import Settings
+from orchestrator.twilio.outbound_calls import AmdAction, MachinePolicy, amd_action
 
 TOKEN = "12345678901234567890123456789012"
 PUBLIC = "https://agent.example.com"
@@ -29,7 +30,7 @@ def client(tmp_path: Path) -> httpx.AsyncClient:
     settings = Settings(
         twilio_auth_token=TOKEN, public_base_url=PUBLIC, recordings_dir=str(tmp_path)
     )
-    app = create_app(settings)
+    app = create_app(settings, RecordingHandler)
     # The app sits behind a proxy: it is reached at http://internal, Twilio signed the public URL.
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://internal")
 

@@ -10,14 +10,12 @@ error that says what is wrong, and the model keeps serving.
 """
 
 import json
-from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
 
-from serving.model_parameters import read_parameters
-from serving.vad_engine import SileroVadEngine, VadInputError
+from serving.model_parameters import read_options
+from serving.vad_engine import SileroVadEngine, VadInputError, VadOptions
 
-DEFAULTS = {"model_path": "", "max_windows": "64", "threads": "1"}
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
 
@@ -28,13 +26,16 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(
                 "silero_vad must use the decoupled transaction policy"
             )
-        params = read_parameters(config, DEFAULTS)
+        try:
+            options = read_options(config, VadOptions)
+        except ValueError as exc:
+            raise pb_utils.TritonModelException(str(exc)) from None
         self.engine = SileroVadEngine(
-            model_path=Path(params["model_path"]) if params["model_path"] else None,
-            threads=int(params["threads"]),
-            max_windows=int(params["max_windows"]),
+            model_path=options.model_path,
+            threads=options.threads,
+            max_windows=options.max_windows,
         )
-        pb_utils.Logger.log_info(f"silero_vad ready: {params}")
+        pb_utils.Logger.log_info(f"silero_vad ready: {options}")
 
     def execute(self, requests):
         for request in requests:

@@ -24,22 +24,9 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from serving.model_parameters import read_parameters
+from serving.model_parameters import read_options
 from serving.python_backend import FINAL, RequestThreads, error_response
 from serving.stt_engine import SttEngine, SttInputError, SttOptions, validate_request
-
-DEFAULTS = {
-    "model": "distil-large-v3",
-    "device": "cuda",
-    "compute_type": "float16",
-    "beam_size": "1",
-    "batch_size": "0",
-    "cpu_threads": "0",
-    "num_workers": "4",
-    "word_timestamps": "true",
-    "max_audio_s": "30",
-    "max_prompt_chars": "500",
-}
 
 
 def _optional_text(request, name):
@@ -62,23 +49,14 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         if not pb_utils.using_decoupled_model_transaction_policy(config):
             raise pb_utils.TritonModelException("stt must use the decoupled transaction policy")
-        params = read_parameters(config, DEFAULTS)
-        self.options = SttOptions(
-            model=params["model"],
-            device=params["device"],
-            compute_type=params["compute_type"],
-            beam_size=int(params["beam_size"]),
-            batch_size=int(params["batch_size"]),
-            cpu_threads=int(params["cpu_threads"]),
-            num_workers=int(params["num_workers"]),
-            word_timestamps=params["word_timestamps"].lower() == "true",
-            max_audio_s=float(params["max_audio_s"]),
-            max_prompt_chars=int(params["max_prompt_chars"]),
-        )
+        try:
+            self.options = read_options(config, SttOptions)
+        except ValueError as exc:
+            raise pb_utils.TritonModelException(str(exc)) from None
         self.engine = SttEngine(self.options)
         # More threads than CTranslate2 workers would only queue inside CTranslate2.
         self.threads = RequestThreads("stt", self.options.num_workers)
-        pb_utils.Logger.log_info(f"stt ready: {params}")
+        pb_utils.Logger.log_info(f"stt ready: {self.options}")
 
     def execute(self, requests):
         self.threads.submit(requests, self._transcribe)

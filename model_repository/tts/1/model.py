@@ -22,32 +22,10 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from serving.model_parameters import read_parameters
+from serving.model_parameters import read_options
 from serving.python_backend import FINAL, RequestThreads, error_response
-from serving.tts_engine import (
-    TtsEngineKind,
-    TtsInputError,
-    TtsOptions,
-    build_engine,
-    validate_request,
-)
-
-DEFAULTS = {
-    "engine": "csm",
-    "model": "sesame/csm-1b",
-    "device": "cuda",
-    "dtype": "bfloat16",
-    "piper_voice": "",
-    "max_text_chars": "600",
-    "max_context_turns": "4",
-    "max_context_s": "30",
-    "first_chunk_frames": "2",
-    "chunk_frames": "10",
-    "max_sentence_s": "15",
-    "codec_context_frames": "8",
-    "temperature": "0.9",
-    "max_concurrent": "2",
-}
+from serving.tts.contract import TtsInputError, TtsOptions, validate_request
+from serving.tts.engines import build_engine
 
 
 def _values(request, name):
@@ -74,32 +52,14 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         if not pb_utils.using_decoupled_model_transaction_policy(config):
             raise pb_utils.TritonModelException("tts must use the decoupled transaction policy")
-        params = read_parameters(config, DEFAULTS)
         try:
-            engine = TtsEngineKind(params["engine"])
-        except ValueError:
-            raise pb_utils.TritonModelException(
-                f"tts: engine must be one of {[e.value for e in TtsEngineKind]}, got {params['engine']!r}"
-            ) from None
-        self.options = TtsOptions(
-            engine=engine,
-            model=params["model"],
-            device=params["device"],
-            dtype=params["dtype"],
-            piper_voice=params["piper_voice"],
-            max_text_chars=int(params["max_text_chars"]),
-            max_context_turns=int(params["max_context_turns"]),
-            max_context_s=float(params["max_context_s"]),
-            first_chunk_frames=int(params["first_chunk_frames"]),
-            chunk_frames=int(params["chunk_frames"]),
-            max_sentence_s=float(params["max_sentence_s"]),
-            codec_context_frames=int(params["codec_context_frames"]),
-            temperature=float(params["temperature"]),
-        )
+            self.options = read_options(config, TtsOptions)
+        except ValueError as exc:
+            raise pb_utils.TritonModelException(str(exc)) from None
         self.engine = build_engine(self.options)
-        self.threads = RequestThreads("tts", int(params["max_concurrent"]))
+        self.threads = RequestThreads("tts", self.options.max_concurrent)
         pb_utils.Logger.log_info(
-            f"tts ready ({engine.value}, {self.engine.sample_rate} Hz): {params}"
+            f"tts ready ({self.options.engine.value}, {self.engine.sample_rate} Hz): {self.options}"
         )
 
     def execute(self, requests):

@@ -1,0 +1,94 @@
+"""The README's main command: a simulated phone call on this machine's CPU.
+
+    python -m callsim.demo
+
+Starts tritonserver with every model in the CPU profile (Silero VAD, Whisper tiny.en, SmolLM2 on vLLM's
+CPU engine, Piper's voice), serves the orchestrator on a local port, and plays a caller over Twilio's
+Media Streams protocol (real WebSocket, 20 ms mu-law frames in real time, marks echoed as audio plays):
+the caller asks two questions, interrupts the agent's second answer, and says goodbye. Prints the
+transcript, a per-turn latency table and where the recording is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+from callsim.call_record import CallRecord
+from callsim.harness import agent_turns, call, cpu_call_settings, logged, new_call_sid
+from callsim.steps import Say, Step, WaitForAgent
+from orchestrator.app import conversation_app
+from serving.launcher import TritonServer
+from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
+from serving.profiles import build_profile, server_options
+
+TIMING_COLUMNS = (
+    ("endpointing_ms", "endpoint"),
+    ("stt_ms", "STT"),
+    ("llm_ttft_ms", "LLM TTFT"),
+    ("tts_first_audio_ms", "TTS 1st"),
+    ("end_to_end_ms", "voice-to-voice"),
+)
+
+
+def scenario(recordings: Path, call_sid: str) -> list[Step]:
+    return [
+        agent_turns(recordings, call_sid, 1),  # the greeting
+        Say("Hi! What time do you open tomorrow?"),
+        agent_turns(recordings, call_sid, 2),
+        Say("Could you tell me about your menu?"),
+        WaitForAgent(after_ms=2000),
+        Say("Sorry to interrupt. Do you have vegetarian dishes?"),  # barge-in
+        agent_turns(recordings, call_sid, 4),
+        Say("Great, thank you. Goodbye!"),
+        logged(recordings, call_sid, "hang_up", timeout_ms=30_000),
+    ]
+
+
+async def simulated_call(grpc_url: str, recordings: Path) -> CallRecord:
+    persona = PROJECT_ROOT / "personas" / "restaurant_host.txt"
+    settings = cpu_call_settings(grpc_url, recordings, llm_system_prompt_file=str(persona))
+    call_sid = new_call_sid()  # a new call (and recording) every run
+    await call(conversation_app(settings), call_sid, scenario(recordings, call_sid))
+    return CallRecord.load(recordings, call_sid)
+
+
+def print_report(record: CallRecord) -> None:
+    print("\nTranscript (the agent's turns are what the caller heard)")
+    for speaker, text in record.transcript():
+        print(f"  {speaker:>6}: {text}")
+    print(
+        "\nPer-turn latency (ms; voice-to-voice = caller stopped speaking -> first agent audio out)"
+    )
+    print("  turn " + "".join(f"{title:>16}" for _, title in TIMING_COLUMNS))
+    for number, timing in enumerate(record.of("turn_timings"), 1):
+        cells = "".join(
+            f"{timing[key]:>16.0f}" if key in timing else f"{'-':>16}" for key, _ in TIMING_COLUMNS
+        )
+        print(f"  {number:>4} {cells}")
+    if record.of("barge_in"):
+        print(f"\nBarge-ins: {len(record.of('barge_in'))} (Twilio 'clear' sent, reply cut)")
+    print(f"\nRecording (stereo WAV: caller left, agent right): {record.wav}")
+    print(f"Event log (JSONL): {record.wav.with_suffix('.jsonl') if record.wav else '-'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recordings", type=Path, default=PROJECT_ROOT / "recordings" / "demo")
+    args = parser.parse_args()
+    recordings: Path = args.recordings
+
+    print("Starting tritonserver with the CPU profile (first run converts the LLM: ~1 min) ...")
+    started = time.perf_counter()
+    options = server_options(build_profile("cpu"), MODEL_REPOSITORY)
+    with TritonServer(options) as server:
+        print(f"Triton ready in {time.perf_counter() - started:.0f} s on {server.grpc_url}")
+        print("Calling the agent (a simulated Twilio caller, in real time) ...")
+        record = asyncio.run(simulated_call(server.grpc_url, recordings))
+    print_report(record)
+
+
+if __name__ == "__main__":
+    main()

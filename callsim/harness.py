@@ -1,0 +1,82 @@
+"""One harness for simulated calls: the settings of a call on the CPU profile, dialling the
+orchestrator over a real uvicorn and WebSocket, and waiting on what it logged."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from callsim.call_record import CallRecord
+from callsim.steps import Step, WaitUntil, run_steps
+from callsim.twilio_phone import SimulatedTwilioCall, serve_app
+from orchestrator.settings import Settings
+from orchestrator.twilio.webhooks import MEDIA_STREAM_PATH
+
+# Orchestrator settings for calls against the CPU profile: a 2-core CPU runs every model at once, so
+# deadlines are generous, and answers are greedy (deterministic) for tests.
+CPU_CALL_SETTINGS: dict[str, Any] = {
+    "llm_prompt_format": "chatml",  # SmolLM2's template
+    "llm_stop": ["<|im_end|>", "<|im_start|>"],
+    "llm_temperature": 0.0,
+    "llm_first_token_timeout_ms": 20_000,
+    "turn_first_audio_timeout_ms": 30_000,
+    "turn_transcription_timeout_ms": 20_000,
+    "turn_silence_timeout_ms": 120_000,
+}
+
+
+def cpu_call_settings(triton_url: str, recordings: Path, **overrides: Any) -> Settings:
+    """Settings of an orchestrator talking to a CPU-profile tritonserver at ``triton_url``."""
+    return Settings(
+        triton_url=triton_url,
+        recordings_dir=str(recordings),
+        log_json=False,
+        **{**CPU_CALL_SETTINGS, **overrides},
+    )
+
+
+def new_call_sid() -> str:
+    return "CA" + uuid.uuid4().hex
+
+
+def media_stream_url(base_url: str) -> str:
+    """``http://127.0.0.1:PORT`` -> the orchestrator's Media Streams WebSocket URL."""
+    return base_url.replace("http", "ws", 1) + MEDIA_STREAM_PATH
+
+
+@contextlib.asynccontextmanager
+async def dialled(app: Any, call_sid: str) -> AsyncIterator[SimulatedTwilioCall]:
+    """``app`` served on a free port and a simulated Twilio call connected to it; the call is
+    stopped (Twilio's ``stop``) on the way out unless it already ended."""
+    async with serve_app(app) as base:
+        phone = SimulatedTwilioCall(media_stream_url(base), call_sid=call_sid)
+        await phone.connect()
+        try:
+            yield phone
+        finally:
+            if not phone.closed.is_set():
+                await phone.stop()
+
+
+async def call(app: Any, call_sid: str, steps: list[Step]) -> SimulatedTwilioCall:
+    """A whole call: dial, play ``steps``, hang up."""
+    async with dialled(app, call_sid) as phone:
+        await run_steps(phone, steps)
+    return phone
+
+
+def logged(
+    recordings: Path, call_sid: str, kind: str, n: int = 1, timeout_ms: int = 60_000, **fields: Any
+) -> WaitUntil:
+    """A step: wait until the call's JSONL has ``n`` events of ``kind`` (with ``fields``)."""
+    return WaitUntil(
+        lambda: CallRecord.count(recordings, call_sid, kind, **fields) >= n, timeout_ms
+    )
+
+
+def agent_turns(recordings: Path, call_sid: str, n: int, timeout_ms: int = 60_000) -> WaitUntil:
+    """A step: wait until ``n`` agent turns are committed (the greeting is the first)."""
+    return logged(recordings, call_sid, "agent_turn", n, timeout_ms)

@@ -1,0 +1,577 @@
+"""Who has the floor: the call's turn-taking state machine. Pure; time comes in as monotonic ms.
+
+``step(state, event, now_ms, params)`` returns the next :class:`TurnState` and the :class:`Action` s the
+engine must carry out, in order. The engine feeds it the speech segmenter's events, what its Triton
+streams report (transcripts, first audio, playback done, failures) and a :class:`Tick` every VAD batch
+so thresholds and timeouts are checked on the injected clock.
+
+Phases::
+
+    IDLE --call--> PROCESSING (greeting) --first audio--> SPEAKING --playback done--> LISTENING
+    LISTENING --caller's speech ends--> PROCESSING (transcribe; then reply) --first audio--> SPEAKING
+    SPEAKING --caller speaks >= interrupt_min_speech_ms--> INTERRUPTED (clear sent, reply held)
+    INTERRUPTED --transcript with words--> reply cancelled, heard part committed, caller's words answered
+    INTERRUPTED --no words / only backchannel--> SPEAKING (reply resumed where it was cut)
+    goodbye / silence timeout / models down --> CLOSING (closing line) --playback done--> ENDED
+
+Barge-in pauses before it cancels (livekit-agents' false-interruption handling): ``SendClear`` stops the
+caller's audio at once while the reply keeps generating; only a transcript with real words cancels it.
+Speech shorter than ``interrupt_min_speech_ms`` (a cough) never touches the reply.
+
+Events that do not apply to the current state (a stale id, a transcript nobody waits for) leave the
+state unchanged and come back with ``ignored`` set to the reason, for the engine to log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from orchestrator.conversation.speech_segmenter import (
+    HYSTERESIS,
+    SegmenterParams,
+    SpeechEnded,
+    SpeechStarted,
+)
+
+
+class Phase(Enum):
+    IDLE = "idle"  # call not started
+    LISTENING = "listening"  # the caller has the floor; nothing in flight for them
+    PROCESSING = "processing"  # transcribing and/or composing a reply; no agent audio yet
+    SPEAKING = "speaking"  # agent audio is playing
+    INTERRUPTED = "interrupted"  # caller barged in: agent audio cleared, reply held until we know
+    CLOSING = "closing"  # the closing line is playing; the call ends after it
+    ENDED = "ended"
+
+
+class CannedLine(Enum):
+    """Pre-synthesised lines; their texts are settings (``greeting_text`` ...)."""
+
+    GREETING = "greeting"
+    APOLOGY = "apology"  # a stage failed or timed out mid-turn
+    CLOSING = "closing"  # caller said goodbye, or stayed silent too long
+    FALLBACK = "fallback"  # the models are unreachable at call start
+
+
+# ---- events ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallStarted:
+    models_ready: bool = True
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed; thresholds and timeouts are checked against ``now_ms``. Sent after each VAD
+    window with its speech probability: the segmenter reports the end of speech only after the
+    end-of-turn silence, so the voiced length of speech in progress is tracked here."""
+
+    speech_probability: float = 0.0
+
+
+@dataclass(frozen=True)
+class TranscriptReady:
+    utterance_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class TranscriptionFailed:
+    utterance_id: int
+
+
+@dataclass(frozen=True)
+class FirstAudioOut:
+    """The reply's first audio went out to Twilio."""
+
+    reply_id: int
+
+
+@dataclass(frozen=True)
+class PlaybackDone:
+    """The reply is complete and its last mark came back: the caller heard all of it."""
+
+    reply_id: int
+
+
+@dataclass(frozen=True)
+class ReplyFailed:
+    """LLM or TTS error mid-reply (the engine's streams for it are already gone)."""
+
+    reply_id: int
+
+
+@dataclass(frozen=True)
+class CallerHungUp:
+    pass
+
+
+Event = (
+    CallStarted
+    | Tick
+    | SpeechStarted
+    | SpeechEnded
+    | TranscriptReady
+    | TranscriptionFailed
+    | FirstAudioOut
+    | PlaybackDone
+    | ReplyFailed
+    | CallerHungUp
+)
+
+# ---- actions --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartTranscription:
+    """Transcribe this speech (the engine adds its pre-roll); answer with ``TranscriptReady``."""
+
+    utterance_id: int
+    speech: SpeechEnded
+
+
+@dataclass(frozen=True)
+class CommitUserTurn:
+    utterance_id: int  # the transcription it came from (the turn's timings are keyed by it)
+    text: str
+
+
+@dataclass(frozen=True)
+class StartReply:
+    """LLM -> chunker -> TTS -> Twilio for the history as it stands."""
+
+    reply_id: int
+
+
+@dataclass(frozen=True)
+class SpeakLine:
+    reply_id: int
+    line: CannedLine
+
+
+@dataclass(frozen=True)
+class SendClear:
+    """Twilio ``clear``; the engine snapshots the playout position as it sends it."""
+
+    reply_id: int
+
+
+@dataclass(frozen=True)
+class CancelReply:
+    """Cancel the reply's LLM and TTS streams on the server."""
+
+    reply_id: int
+
+
+@dataclass(frozen=True)
+class ResumeReply:
+    """False interruption: send the held reply again from the first word the caller did not hear."""
+
+    reply_id: int
+
+
+@dataclass(frozen=True)
+class CommitAssistantTurn:
+    """Store what the caller heard of the reply (all of it unless ``interrupted``)."""
+
+    reply_id: int
+    interrupted: bool
+
+
+@dataclass(frozen=True)
+class HangUp:
+    pass
+
+
+Action = (
+    StartTranscription
+    | CommitUserTurn
+    | StartReply
+    | SpeakLine
+    | SendClear
+    | CancelReply
+    | ResumeReply
+    | CommitAssistantTurn
+    | HangUp
+)
+
+# ---- params and state -----------------------------------------------------------------------------
+
+_WORD = re.compile(r"[\w']+(?:-[\w']+)*")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+@dataclass(frozen=True)
+class TurnParams:
+    """Turn-taking thresholds. VAD probability, the minimum speech that opens a turn and the end-of-turn
+    silence are the speech segmenter's (``segmenter``); this machine consumes its events."""
+
+    segmenter: SegmenterParams = field(default_factory=SegmenterParams)
+    interrupt_min_speech_ms: float = 400.0  # shorter caller speech never touches the agent's reply
+    # A transcript made only of these is a false interruption (and not a turn while the agent speaks).
+    backchannel_words: frozenset[str] = frozenset(
+        {"uh-huh", "uh", "huh", "mhm", "mm", "mmm", "hmm", "um", "mm-hmm"}
+    )
+    goodbye_phrases: tuple[str, ...] = ("bye", "goodbye", "bye-bye", "talk to you later")
+    greet: bool = True
+    transcription_timeout_ms: float = 3_000.0
+    first_audio_timeout_ms: float = 5_000.0  # reply requested -> first audio out
+    silence_timeout_ms: float = 30_000.0  # caller silent this long while listening -> closing line
+    closing_timeout_ms: float = 15_000.0  # closing line never finishes -> hang up anyway
+
+    def has_words(self, text: str) -> bool:
+        """Whether ``text`` says something beyond backchannel ("uh-huh") and noise."""
+        return any(word not in self.backchannel_words for word in _words(text))
+
+    def is_goodbye(self, text: str) -> bool:
+        """The utterance ends with a goodbye phrase ("ok, bye!"; not "I said goodbye to him")."""
+        words = _words(text)
+        return any(
+            words[-len(phrase) :] == phrase
+            for phrase in (_words(p) for p in self.goodbye_phrases)
+            if phrase
+        )
+
+
+@dataclass(frozen=True)
+class PendingTranscription:
+    utterance_id: int
+    requested_ms: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The agent reply in flight: requested, playing, or held by an interruption."""
+
+    reply_id: int
+    line: CannedLine | None  # None: an LLM answer
+    requested_ms: float
+    audio_out: bool = False
+
+
+@dataclass(frozen=True)
+class CallerSpeech:
+    """Caller speech in progress, on our clock: its onset and its last voiced window."""
+
+    onset_ms: float
+    voiced_until_ms: float
+
+    @property
+    def voiced_ms(self) -> float:
+        return self.voiced_until_ms - self.onset_ms
+
+
+@dataclass(frozen=True)
+class TurnState:
+    phase: Phase = Phase.IDLE
+    reply: Reply | None = None
+    # Transcriptions in flight, oldest first (the engine runs a call's transcriptions in order).
+    pending: tuple[PendingTranscription, ...] = ()
+    caller_speech: CallerSpeech | None = None  # set while the caller is speaking
+    unanswered: bool = False  # a committed user turn has had no reply audio yet
+    quiet_since_ms: float = 0.0  # last time the caller or the agent stopped talking
+    next_id: int = 1
+
+
+@dataclass(frozen=True)
+class Step:
+    state: TurnState
+    actions: tuple[Action, ...] = ()
+    ignored: str | None = None  # why the event changed nothing
+
+
+# ---- transitions ----------------------------------------------------------------------------------
+
+
+def step(state: TurnState, event: Event, now_ms: float, params: TurnParams) -> Step:
+    """Apply one event at ``now_ms`` (monotonic). Never raises for an event out of place."""
+    if state.phase is Phase.ENDED:
+        return Step(state, ignored="call ended")
+    if isinstance(event, CallerHungUp):
+        return _hung_up(state)
+    if state.phase is Phase.IDLE:
+        if isinstance(event, CallStarted):
+            return _call_started(state, event, now_ms, params)
+        return Step(state, ignored="call not started")
+    if isinstance(event, CallStarted):
+        return Step(state, ignored="call already started")
+    if state.phase is Phase.CLOSING:
+        return _closing(state, event, now_ms, params)
+    match event:
+        case Tick():
+            return _on_tick(state, event, now_ms, params)
+        case SpeechStarted():
+            return _on_speech_started(state, event, now_ms, params)
+        case SpeechEnded():
+            return _on_speech_ended(state, event, now_ms, params)
+        case TranscriptReady():
+            return _on_transcript(state, event, now_ms, params)
+        case TranscriptionFailed():
+            return _on_transcription_failed(state, event, now_ms)
+        case FirstAudioOut():
+            return _on_first_audio(state, event, now_ms, params)
+        case PlaybackDone():
+            return _on_playback_done(state, event, now_ms)
+        case ReplyFailed():
+            return _on_reply_failed(state, event, now_ms)
+
+
+def _call_started(state: TurnState, event: CallStarted, now_ms: float, params: TurnParams) -> Step:
+    if not event.models_ready:
+        return _close(state, CannedLine.FALLBACK, now_ms)
+    if params.greet:
+        return _speak_line(replace(state, quiet_since_ms=now_ms), CannedLine.GREETING, now_ms)
+    return Step(replace(state, phase=Phase.LISTENING, quiet_since_ms=now_ms))
+
+
+def _hung_up(state: TurnState) -> Step:
+    actions: list[Action] = []
+    if state.reply is not None:
+        actions.append(CancelReply(state.reply.reply_id))
+        if state.reply.audio_out:
+            actions.append(CommitAssistantTurn(state.reply.reply_id, interrupted=True))
+    ended = TurnState(phase=Phase.ENDED, next_id=state.next_id)
+    return Step(ended, tuple(actions))
+
+
+def _closing(state: TurnState, event: Event, now_ms: float, params: TurnParams) -> Step:
+    """Caller speech and transcripts no longer matter; only the closing line's fate does."""
+    reply = state.reply
+    assert reply is not None  # CLOSING always has its line in flight
+    if isinstance(event, PlaybackDone) and event.reply_id == reply.reply_id:
+        return _end(state, CommitAssistantTurn(reply.reply_id, interrupted=False))
+    if isinstance(event, ReplyFailed) and event.reply_id == reply.reply_id:
+        return _end(state)
+    if isinstance(event, FirstAudioOut) and event.reply_id == reply.reply_id:
+        return Step(replace(state, reply=replace(reply, audio_out=True)))
+    if isinstance(event, Tick) and now_ms - reply.requested_ms >= params.closing_timeout_ms:
+        return _end(state, CancelReply(reply.reply_id))
+    return Step(state, ignored="closing")
+
+
+def _end(state: TurnState, *actions: Action) -> Step:
+    return Step(TurnState(phase=Phase.ENDED, next_id=state.next_id), (*actions, HangUp()))
+
+
+def _on_tick(state: TurnState, event: Tick, now_ms: float, params: TurnParams) -> Step:
+    heard = state
+    # Voiced at the segmenter's "still speaking" level, so both agree on what speech is.
+    voiced = event.speech_probability >= params.segmenter.threshold - HYSTERESIS
+    if state.caller_speech is not None and voiced:
+        state = replace(state, caller_speech=replace(state.caller_speech, voiced_until_ms=now_ms))
+    for pending in state.pending:
+        if now_ms - pending.requested_ms >= params.transcription_timeout_ms:
+            return _transcription_failed(state, pending.utterance_id, now_ms)
+    reply = state.reply
+    if (
+        reply is not None
+        and not reply.audio_out
+        and now_ms - reply.requested_ms >= params.first_audio_timeout_ms
+    ):
+        return _reply_failed(state, reply, now_ms)
+    if _caller_speech_ms(state) >= params.interrupt_min_speech_ms:
+        return _caller_holds_floor(state, now_ms)
+    if (
+        state.phase is Phase.LISTENING
+        and state.caller_speech is None
+        and now_ms - state.quiet_since_ms >= params.silence_timeout_ms
+    ):
+        return _close(state, CannedLine.CLOSING, now_ms)
+    return Step(state, ignored=None if state != heard else "nothing due")
+
+
+def _on_speech_started(
+    state: TurnState, event: SpeechStarted, now_ms: float, params: TurnParams
+) -> Step:
+    # The segmenter confirms speech after it has lasted a while; backdate to its onset on our clock.
+    onset = now_ms - (event.confirmed_ms - event.onset_ms)
+    speaking = replace(state, caller_speech=CallerSpeech(onset, now_ms))
+    if _caller_speech_ms(speaking) >= params.interrupt_min_speech_ms:
+        return _caller_holds_floor(speaking, now_ms)
+    return Step(speaking)
+
+
+def _on_speech_ended(
+    state: TurnState, event: SpeechEnded, now_ms: float, params: TurnParams
+) -> Step:
+    silent = replace(state, caller_speech=None, quiet_since_ms=now_ms)
+    if event.duration_ms < params.interrupt_min_speech_ms and state.phase is Phase.SPEAKING:
+        return Step(silent)  # a cough or an "uh-huh" over the agent: not a turn
+    utterance_id = silent.next_id
+    transcribing = replace(
+        silent,
+        pending=(*silent.pending, PendingTranscription(utterance_id, now_ms)),
+        next_id=utterance_id + 1,
+    )
+    actions: list[Action] = []
+    if event.duration_ms >= params.interrupt_min_speech_ms:
+        # A threshold crossed between ticks still counts.
+        held = _caller_holds_floor(transcribing, now_ms)
+        transcribing, actions = held.state, list(held.actions)
+    actions.append(StartTranscription(utterance_id, event))
+    return _settle(transcribing, now_ms, actions)
+
+
+def _caller_holds_floor(state: TurnState, now_ms: float) -> Step:
+    """Caller speech long enough to matter: pause audio that is playing, drop a reply not yet heard."""
+    reply = state.reply
+    if reply is None or state.phase is Phase.INTERRUPTED:
+        return Step(state, ignored="no reply to interrupt")
+    if reply.audio_out:
+        return Step(replace(state, phase=Phase.INTERRUPTED), (SendClear(reply.reply_id),))
+    # Nothing heard yet: the caller is not done, so the reply would answer half a thought.
+    return _settle(replace(state, reply=None), now_ms, [CancelReply(reply.reply_id)])
+
+
+def _on_transcript(
+    state: TurnState, event: TranscriptReady, now_ms: float, params: TurnParams
+) -> Step:
+    if not any(p.utterance_id == event.utterance_id for p in state.pending):
+        return Step(state, ignored="no such transcription pending")
+    state = _without_pending(state, event.utterance_id)
+    reply = state.reply
+    agent_audible = reply is not None and reply.audio_out
+    # Over the agent's voice "uh-huh" is backchannel; asked a question, "mhm" is an answer.
+    if not (params.has_words(event.text) if agent_audible else _words(event.text)):
+        if state.phase is not Phase.INTERRUPTED or reply is None:
+            return _settle(state, now_ms, [])
+        if state.pending or state.caller_speech is not None:
+            return Step(state)  # more caller speech to judge before resuming
+        return Step(replace(state, phase=Phase.SPEAKING), (ResumeReply(reply.reply_id),))
+    # Words supersede any reply in flight: it answered, at best, half of what the caller meant.
+    actions = _drop_reply(state)
+    state = replace(state, reply=None, unanswered=True)
+    actions.append(CommitUserTurn(event.utterance_id, event.text.strip()))
+    if params.is_goodbye(event.text):
+        closing = _close(state, CannedLine.CLOSING, now_ms)
+        return Step(closing.state, (*actions, *closing.actions))
+    return _settle(state, now_ms, actions)
+
+
+def _drop_reply(state: TurnState) -> list[Action]:
+    """Stop the reply in flight and commit what the caller heard of it (nothing if no audio yet)."""
+    reply = state.reply
+    if reply is None:
+        return []
+    if not reply.audio_out:
+        return [CancelReply(reply.reply_id)]
+    clear: list[Action] = [SendClear(reply.reply_id)] if state.phase is Phase.SPEAKING else []
+    return [*clear, CancelReply(reply.reply_id), CommitAssistantTurn(reply.reply_id, True)]
+
+
+def _without_pending(state: TurnState, utterance_id: int) -> TurnState:
+    return replace(state, pending=tuple(p for p in state.pending if p.utterance_id != utterance_id))
+
+
+def _on_transcription_failed(state: TurnState, event: TranscriptionFailed, now_ms: float) -> Step:
+    if not any(p.utterance_id == event.utterance_id for p in state.pending):
+        return Step(state, ignored="no such transcription pending")
+    return _transcription_failed(state, event.utterance_id, now_ms)
+
+
+def _transcription_failed(state: TurnState, utterance_id: int, now_ms: float) -> Step:
+    state = _without_pending(state, utterance_id)
+    actions: list[Action] = []
+    if state.phase is Phase.INTERRUPTED:
+        # Whether the caller said something is unknown: err towards letting them speak.
+        actions = _drop_reply(state)
+        state = replace(state, reply=None)
+    busy = state.reply is not None or state.pending or state.caller_speech is not None
+    if busy or state.unanswered:
+        return _settle(state, now_ms, actions)
+    apology = _speak_line(state, CannedLine.APOLOGY, now_ms)
+    return Step(apology.state, (*actions, *apology.actions))
+
+
+def _on_first_audio(
+    state: TurnState, event: FirstAudioOut, now_ms: float, params: TurnParams
+) -> Step:
+    reply = state.reply
+    if reply is None or reply.reply_id != event.reply_id or reply.audio_out:
+        return Step(state, ignored="not the reply awaiting audio")
+    speaking = replace(
+        state, phase=Phase.SPEAKING, reply=replace(reply, audio_out=True), unanswered=False
+    )
+    if _caller_speech_ms(speaking) >= params.interrupt_min_speech_ms:
+        return _caller_holds_floor(speaking, now_ms)
+    return Step(speaking)
+
+
+def _on_playback_done(state: TurnState, event: PlaybackDone, now_ms: float) -> Step:
+    reply = state.reply
+    if reply is None or reply.reply_id != event.reply_id:
+        return Step(state, ignored="not the reply in flight")
+    # Also reached while INTERRUPTED: the clear raced the last mark, so all of it was heard.
+    done = replace(state, reply=None, quiet_since_ms=now_ms)
+    if not reply.audio_out:
+        done = replace(done, unanswered=False)  # an empty reply still answered
+    return _settle(done, now_ms, [CommitAssistantTurn(reply.reply_id, interrupted=False)])
+
+
+def _on_reply_failed(state: TurnState, event: ReplyFailed, now_ms: float) -> Step:
+    reply = state.reply
+    if reply is None or reply.reply_id != event.reply_id:
+        return Step(state, ignored="not the reply in flight")
+    return _reply_failed(state, reply, now_ms)
+
+
+def _reply_failed(state: TurnState, reply: Reply, now_ms: float) -> Step:
+    actions = _drop_reply(state)
+    apologise = (
+        reply.line is None  # a canned line failing would only fail again
+        and state.phase is not Phase.INTERRUPTED
+        and state.caller_speech is None  # no apology over the caller's voice
+    )
+    state = replace(state, reply=None, unanswered=False, quiet_since_ms=now_ms)
+    if not apologise:
+        return _settle(state, now_ms, actions)
+    apology = _speak_line(state, CannedLine.APOLOGY, now_ms)
+    return Step(apology.state, (*actions, *apology.actions))
+
+
+def _settle(state: TurnState, now_ms: float, actions: list[Action]) -> Step:
+    """Phase from what is in flight; answer once the caller is done and everything is transcribed."""
+    if state.reply is not None:
+        phase = Phase.PROCESSING if not state.reply.audio_out else state.phase
+        return Step(replace(state, phase=phase), tuple(actions))
+    if state.pending:
+        return Step(replace(state, phase=Phase.PROCESSING), tuple(actions))
+    if state.unanswered and state.caller_speech is None:
+        reply_id = state.next_id
+        replying = replace(
+            state,
+            phase=Phase.PROCESSING,
+            reply=Reply(reply_id, None, now_ms),
+            next_id=reply_id + 1,
+        )
+        return Step(replying, (*actions, StartReply(reply_id)))
+    return Step(replace(state, phase=Phase.LISTENING), tuple(actions))
+
+
+def _speak_line(state: TurnState, line: CannedLine, now_ms: float) -> Step:
+    reply_id = state.next_id
+    speaking = replace(
+        state, phase=Phase.PROCESSING, reply=Reply(reply_id, line, now_ms), next_id=reply_id + 1
+    )
+    return Step(speaking, (SpeakLine(reply_id, line),))
+
+
+def _close(state: TurnState, line: CannedLine, now_ms: float) -> Step:
+    reply_id = state.next_id
+    closing = TurnState(
+        phase=Phase.CLOSING,
+        reply=Reply(reply_id, line, now_ms),
+        quiet_since_ms=now_ms,
+        next_id=reply_id + 1,
+    )
+    return Step(closing, (SpeakLine(reply_id, line),))
+
+
+def _caller_speech_ms(state: TurnState) -> float:
+    return 0.0 if state.caller_speech is None else state.caller_speech.voiced_ms

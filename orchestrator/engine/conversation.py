@@ -1,0 +1,328 @@
+"""The conversation engine: one per call, the ``CallHandler`` that joins the Twilio edge to the models.
+
+The pure core decides (``turn_taking.step``: who has the floor, what to start, cancel or commit); this
+shell carries out its actions over the models' streams and reports back what happened as events:
+
+    caller audio -> VAD stream -> speech segmenter -> SpeechStarted/SpeechEnded/Tick ─┐
+    transcriptions (stt), replies (llm -> chunker -> tts -> edge), marks  ───────────>  events
+    events -> turn_taking.step -> actions (StartTranscription, StartReply, SendClear, ...)
+
+Task ownership: the engine owns the call's start-up task, turns loop and VAD loop, each transcription
+task, and every :class:`AgentReply` (which owns its generation and sender tasks). A barge-in cancels
+exactly that reply's tasks and with them its model requests; ``on_stop`` cancels and awaits everything
+the call owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator.call_handler import CallInfo, CallOutput, ChunkPlayout, StopReason
+from orchestrator.conversation.call_audio import CallAudioBuffer
+from orchestrator.conversation.history import ConversationHistory
+from orchestrator.conversation.prompts import build_prompt
+from orchestrator.conversation.speech_segmenter import WINDOW_SAMPLES, SpeechSegmenter
+from orchestrator.conversation.timings import Stage, TurnMarks
+from orchestrator.conversation.turn_taking import (
+    Action,
+    CallerHungUp,
+    CallStarted,
+    CancelReply,
+    CommitAssistantTurn,
+    CommitUserTurn,
+    Event,
+    FirstAudioOut,
+    HangUp,
+    Phase,
+    ResumeReply,
+    SendClear,
+    SpeakLine,
+    StartReply,
+    StartTranscription,
+    Tick,
+    TranscriptionFailed,
+    TranscriptReady,
+    TurnState,
+    step,
+)
+from orchestrator.engine.reply import AgentReply
+from orchestrator.engine.services import ConversationServices
+
+log = logging.getLogger(__name__)
+
+PRE_ROLL_MS = 200  # audio before the detected onset, so the first phoneme reaches the STT
+POST_ROLL_MS = 100
+STT_PROMPT_CHARS = 200
+AUDIO_QUEUE_FRAMES = 500  # 10 s of 20 ms frames; older frames are dropped if the VAD stalls
+VAD_RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class ConversationEngine:
+    """One call's conversation. Construct per call (``HandlerFactory``)."""
+
+    def __init__(
+        self, services: ConversationServices, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._services = services
+        self._models = services.models
+        self._clock = clock
+        self._params = services.turn_params
+        self._state = TurnState()
+        self._history = ConversationHistory(services.system_prompt)
+        self._segmenter = SpeechSegmenter(self._params.segmenter)
+        self._call_audio = CallAudioBuffer()
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._audio_in: asyncio.Queue[npt.NDArray[np.float32]] = asyncio.Queue(AUDIO_QUEUE_FRAMES)
+        self._replies: dict[int, AgentReply] = {}
+        self._marks: dict[int, TurnMarks] = {}  # utterance id -> its turn's stage times
+        self._answered_utterance: int | None = None  # the last user turn committed
+        self._reply_marks: dict[int, TurnMarks] = {}  # reply id -> the turn it answers
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stt_lock = asyncio.Lock()  # a call's transcriptions run in order
+        self._call_sid = "call"
+        self._output: CallOutput | None = None
+
+    # ---- CallHandler ---------------------------------------------------------------------------
+
+    async def on_start(self, call: CallInfo, output: CallOutput) -> None:
+        self._call_sid, self._output = call.call_sid, output
+        self._spawn(self._run_turns(), "turns")
+        self._spawn(self._run_vad(), "vad")
+        self._spawn(self._begin(), "begin")  # readiness and canned lines: not on the caller's path
+        self._services.metrics.calls.inc()
+
+    async def on_audio(self, pcm16k: npt.NDArray[np.int16]) -> None:
+        audio = pcm16k.astype(np.float32) / 32768.0
+        if self._audio_in.full():  # the VAD stalled (Triton down): keep the newest audio
+            self._audio_in.get_nowait()
+        self._audio_in.put_nowait(audio)
+
+    async def on_dtmf(self, digit: str) -> None:
+        return None  # logged by the edge; the conversation does not use keypresses
+
+    async def on_mark_played(self, chunk: ChunkPlayout) -> None:
+        for reply in self._replies.values():
+            reply.playout_changed()
+
+    async def on_stop(self, reason: StopReason) -> None:
+        self._post(CallerHungUp())
+        replies = list(self._replies.values())
+        await asyncio.gather(*(reply.cancel() for reply in replies))
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5.0)
+        self._output = None
+
+    async def _begin(self) -> None:
+        ready = await self._models.ready()
+        if ready:
+            await self._services.canned.prepare(self._models)
+        self._post(CallStarted(models_ready=ready))
+
+    # ---- the turns loop ------------------------------------------------------------------------
+
+    def _post(self, event: Event) -> None:
+        self._events.put_nowait(event)
+
+    def _now_ms(self) -> float:
+        return self._clock() * 1000.0
+
+    async def _run_turns(self) -> None:
+        while self._state.phase is not Phase.ENDED:
+            event = await self._events.get()
+            now = self._now_ms()
+            result = step(self._state, event, now, self._params)
+            if result.ignored and not isinstance(event, Tick):
+                log.debug("turn event %s ignored: %s", type(event).__name__, result.ignored)
+            self._state = result.state
+            for action in result.actions:
+                try:
+                    await self._execute(action, now)
+                except Exception:
+                    log.exception("turn action %s failed", type(action).__name__)
+            if isinstance(event, FirstAudioOut):
+                self._report_timings(event.reply_id)
+
+    async def _execute(self, action: Action, now: float) -> None:
+        output = self._require_output()
+        match action:
+            case StartTranscription():
+                self._start_transcription(action, now)
+            case CommitUserTurn(utterance_id=utterance_id, text=text):
+                self._history.add_user(text)
+                self._answered_utterance = utterance_id
+                output.log_event("user_turn", {"text": text})
+            case StartReply(reply_id=reply_id):
+                marks = self._marks.get(self._answered_utterance or 0) or TurnMarks()
+                self._reply_marks[reply_id] = marks
+                prompt = build_prompt(
+                    self._services.settings.llm_prompt_format,
+                    self._history.system_prompt,
+                    self._history.turns,
+                )
+                reply = self._new_reply(reply_id, marks)
+                reply.start_llm(self._models, self._services.chunker_params, prompt)
+            case SpeakLine(reply_id=reply_id, line=line):
+                self._new_reply(reply_id, TurnMarks()).start_line(self._services.canned.get(line))
+                output.log_event("agent_line", {"line": line.value})
+            case SendClear(reply_id=reply_id):
+                held = self._replies.get(reply_id)
+                if held is not None:
+                    await held.barge_in()
+                else:
+                    await output.clear()
+                output.log_event("barge_in", {"reply_id": reply_id})
+            case CancelReply(reply_id=reply_id):
+                cancelled = self._replies.get(reply_id)
+                if cancelled is not None:
+                    await cancelled.cancel()
+                output.log_event("reply_cancelled", {"reply_id": reply_id})
+            case ResumeReply(reply_id=reply_id):
+                resumed = self._replies.get(reply_id)
+                if resumed is not None:
+                    resumed.resume()
+                output.log_event("reply_resumed", {"reply_id": reply_id})
+            case CommitAssistantTurn(reply_id=reply_id, interrupted=interrupted):
+                self._commit_reply(reply_id, interrupted)
+            case HangUp():
+                self._spawn(output.hang_up(), "hang-up")
+
+    def _new_reply(self, reply_id: int, marks: TurnMarks) -> AgentReply:
+        reply = AgentReply(
+            reply_id, self._call_sid, self._require_output(), self._post, marks, self._now_ms
+        )
+        self._replies[reply_id] = reply
+        return reply
+
+    def _commit_reply(self, reply_id: int, interrupted: bool) -> None:
+        reply = self._replies.pop(reply_id, None)
+        self._reply_marks.pop(reply_id, None)
+        if reply is None:
+            return
+        heard = reply.heard()
+        self._history.add_reply(heard)
+        self._require_output().log_event(
+            "agent_turn",
+            {
+                "reply_id": reply_id,
+                "text": heard.text,
+                "interrupted": interrupted,
+                "complete": heard.complete,
+            },
+        )
+
+    def _report_timings(self, reply_id: int) -> None:
+        marks = self._reply_marks.get(reply_id)
+        if marks is None:
+            return
+        timings = marks.timings()
+        self._services.metrics.observe(timings)
+        if self._output is not None:
+            fields = {k: v for k, v in timings.as_dict().items() if v is not None}
+            self._output.log_event("turn_timings", {"reply_id": reply_id, **fields})
+        # Utterances up to the one answered have had their reply.
+        answered = self._answered_utterance or 0
+        self._marks = {uid: m for uid, m in self._marks.items() if uid > answered}
+
+    # ---- transcription -------------------------------------------------------------------------
+
+    def _start_transcription(self, action: StartTranscription, now: float) -> None:
+        speech = action.speech
+        marks = TurnMarks()
+        # The segmenter's times are call-audio ms; the caller stopped (detected - end) ms before now.
+        marks.mark(Stage.CALLER_STOPPED, now - (speech.detected_ms - speech.end_ms))
+        marks.mark(Stage.END_OF_TURN, now)
+        self._marks[action.utterance_id] = marks
+        self._spawn(self._transcribe(action, marks), f"stt-{action.utterance_id}")
+
+    async def _transcribe(self, action: StartTranscription, marks: TurnMarks) -> None:
+        speech = action.speech
+        audio = self._call_audio.slice_ms(
+            speech.onset_ms - PRE_ROLL_MS, speech.end_ms + POST_ROLL_MS
+        )
+        prompt = " ".join(t.text for t in self._history.turns)[-STT_PROMPT_CHARS:]
+        request_id = f"{self._call_sid}-u{action.utterance_id}"
+        try:
+            async with self._stt_lock:
+                text = await self._models.transcribe(audio, prompt, request_id=request_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("transcription %d failed: %s", action.utterance_id, exc)
+            self._post(TranscriptionFailed(action.utterance_id))
+            return
+        marks.mark(Stage.STT_DONE, self._now_ms())
+        self._post(TranscriptReady(action.utterance_id, text))
+
+    # ---- voice activity ------------------------------------------------------------------------
+
+    async def _run_vad(self) -> None:
+        """Caller audio -> VAD probabilities -> segmenter events and ticks, for the whole call.
+
+        When the VAD stream fails (Triton restarting), windows count as silence until it is back, so
+        the segmenter's timeline stays aligned with the call's audio.
+        """
+        attempt = 0
+        while True:
+            try:
+                async with self._models.vad(self._call_sid) as vad:
+                    while True:
+                        audio = await self._audio_in.get()
+                        self._call_audio.append(audio)
+                        probabilities = await vad.push(audio)
+                        for probability in probabilities:
+                            self._on_probability(float(probability))
+                        if probabilities.size:  # the server answered: back to the short delay
+                            attempt = 0
+            except Exception as exc:  # VadError, a gRPC error, ...: the call must keep listening
+                delay = VAD_RETRY_S[min(attempt, len(VAD_RETRY_S) - 1)]
+                log.warning("VAD stream failed (%s); retrying in %.1f s", exc, delay)
+                attempt += 1
+                await self._silence_for(delay)
+
+    async def _silence_for(self, seconds: float) -> None:
+        """Wait ``seconds`` while keeping the audio timeline: queued audio counts as silence."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        pending = 0
+        while (left := deadline - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(left):
+                    audio = await self._audio_in.get()
+            except TimeoutError:
+                break
+            self._call_audio.append(audio)
+            pending += audio.size
+            while pending >= WINDOW_SAMPLES:
+                pending -= WINDOW_SAMPLES
+                self._on_probability(0.0)
+
+    def _on_probability(self, probability: float) -> None:
+        for event in self._segmenter.push(probability):
+            self._post(event)
+        self._post(Tick(probability))
+
+    # ---- tasks ---------------------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=f"{self._call_sid}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call task %s failed", task.get_name(), exc_info=task.exception())
+
+    def _require_output(self) -> CallOutput:
+        if self._output is None:
+            raise RuntimeError("the call has no output (not started or already stopped)")
+        return self._output

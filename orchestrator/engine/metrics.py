@@ -1,0 +1,56 @@
+"""Prometheus metrics of the conversation: calls, per-stage turn latency, model requests by outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from orchestrator.conversation.timings import TurnTimings
+
+# Voice-agent latencies live between tens of ms and a few seconds.
+STAGE_BUCKETS_S = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class ConversationMetrics:
+    calls: Counter
+    turn_stage_seconds: Histogram
+    model_requests: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> ConversationMetrics:
+        """Unregistered unless ``registry`` is given (see :meth:`register_into`)."""
+        return cls(
+            calls=Counter(
+                "cc_conversations", "Calls the conversation engine conducted", registry=registry
+            ),
+            turn_stage_seconds=Histogram(
+                "cc_turn_stage_seconds",
+                "Per-turn stage latency (endpointing, stt, reply_start, llm_ttft, llm_first_phrase, "
+                "tts_first_audio, first_byte, end_to_end)",
+                ["stage"],
+                buckets=STAGE_BUCKETS_S,
+                registry=registry,
+            ),
+            model_requests=Counter(
+                "cc_model_requests",
+                "Model requests by how they ended (completed, failed, cancelled by a barge-in)",
+                ["model", "outcome"],
+                registry=registry,
+            ),
+        )
+
+    def register_into(self, registry: CollectorRegistry) -> None:
+        registry.register(self.calls)
+        registry.register(self.turn_stage_seconds)
+        registry.register(self.model_requests)
+
+    def observe_request(self, model: str, outcome: str) -> None:
+        self.model_requests.labels(model, outcome).inc()
+
+    def observe(self, timings: TurnTimings) -> None:
+        for name, value in timings.as_dict().items():
+            if value is not None:
+                stage = name.removesuffix("_ms")
+                self.turn_stage_seconds.labels(stage).observe(value / 1000.0)

@@ -1,0 +1,54 @@
+"""What the conversation engine needs of the models: the port it is written against.
+
+:class:`~orchestrator.engine.triton_models.TritonModels` serves it over Triton's gRPC streams; the
+engine's tests give it scripted fakes. Each method that streams is safe to cancel at any point, and
+cancelling it cancels the model's request (a barge-in stops exactly that request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from orchestrator.triton.tts_client import ContextTurn, SpeechChunk
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class VadSession(Protocol):
+    async def push(self, audio: FloatArray) -> FloatArray:
+        """Speech probabilities of the 32 ms windows that ``audio`` (16 kHz) completes."""
+        ...
+
+
+class Models(Protocol):
+    @property
+    def speaker_id(self) -> int: ...
+
+    def vad(self, call_id: str) -> AbstractAsyncContextManager[VadSession]:
+        """One call's voice activity stream (state carried across pushes)."""
+        ...
+
+    async def transcribe(self, audio: FloatArray, prompt: str, request_id: str) -> str:
+        """16 kHz mono -> the words. Raises on a model error or timeout."""
+        ...
+
+    def generate(self, prompt: str, request_id: str) -> AsyncIterator[str]:
+        """The LLM's answer to ``prompt`` as text deltas. Raises on an error or a late token."""
+        ...
+
+    def speak(
+        self, text: str, context: Sequence[ContextTurn], request_id: str
+    ) -> AsyncIterator[SpeechChunk]:
+        """``text`` as audio chunks, as the TTS decodes them."""
+        ...
+
+    async def ready(self) -> bool:
+        """Whether every model answers now (checked at call start)."""
+        ...
+
+    async def aclose(self) -> None: ...

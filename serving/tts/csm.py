@@ -1,0 +1,188 @@
+"""Sesame CSM-1B through transformers' ``CsmForConditionalGeneration``, streamed frame by frame.
+
+The model is loaded once per Triton model instance (production: ``sesame/csm-1b`` in bfloat16 on the GPU,
+about 2 GB of weights plus the Mimi codec). Each sentence is generated with the request's context
+turns (text + audio, encoded by Mimi) in front, so the voice follows the conversation's prosody.
+
+Streaming: ``generate`` runs in a helper thread and hands each new 80 ms frame (one code per codebook)
+to :class:`_FrameStreamer`; the caller's thread decodes frames into audio with Mimi as soon as a chunk's
+worth is there. transformers' Mimi decoder keeps no convolution state between calls, so each chunk is
+decoded with ``codec_context_frames`` earlier frames in front and only the new frames' samples are kept
+(the decoder is causal: the left context is all it needs). Cancellation: ``should_stop`` is checked on
+every frame inside generation (CSM ignores custom stopping criteria, so the streamer raises), which
+stops the request within one frame.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from serving.tts.contract import (
+    AudioChunk,
+    FloatArray,
+    ShouldStop,
+    TtsOptions,
+    TtsRequest,
+    schedule_for,
+)
+from serving.tts.sentences import TextSpan, split_sentences
+
+_END = object()  # end of one sentence's frames
+
+
+class GenerationStopped(Exception):
+    """Raised inside ``generate`` (from the streamer) to stop it at the next frame."""
+
+
+class _FrameStreamer:
+    """transformers streamer: forwards each generated frame to a queue, stops generation on request."""
+
+    def __init__(self, frames: queue.Queue[Any], should_stop: ShouldStop) -> None:
+        self._frames = frames
+        self._should_stop = should_stop
+        self._prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self._prompt_seen:  # generate() first passes the prompt
+            self._prompt_seen = True
+            return
+        if self._should_stop():
+            raise GenerationStopped
+        self._frames.put(value[0].clone())
+
+    def end(self) -> None:
+        pass
+
+
+class CsmTtsEngine:
+    def __init__(self, options: TtsOptions) -> None:
+        import transformers
+
+        self.options = options
+        dtype = getattr(torch, options.dtype)
+        library: Any = transformers  # untyped: keep mypy's strict mode to our own code
+        self._processor: Any = library.AutoProcessor.from_pretrained(options.model)
+        self._model: Any = library.CsmForConditionalGeneration.from_pretrained(
+            options.model, dtype=dtype, device_map=options.device
+        ).eval()
+        codec = self._model.config.codec_config
+        self.sample_rate = int(codec.sampling_rate)
+        self._frame_samples = round(self.sample_rate / codec.frame_rate)
+        self._schedule = schedule_for(options, self.sample_rate)
+        # The backbone's audio vocabulary has ids past the codec's codebook (padding); never sample them.
+        self._generate_kwargs: dict[str, Any] = {
+            "do_sample": True,
+            "temperature": options.temperature,
+            "depth_decoder_do_sample": True,
+            "depth_decoder_temperature": options.temperature,
+        }
+        invalid = list(range(int(codec.codebook_size), int(self._model.config.vocab_size)))
+        if invalid:
+            self._generate_kwargs |= {
+                "suppress_tokens": invalid,
+                "depth_decoder_suppress_tokens": invalid,
+            }
+        self._eos = int(self._model.config.codebook_eos_token_id)
+
+    def synthesize(self, request: TtsRequest, should_stop: ShouldStop) -> Iterator[AudioChunk]:
+        chunk_index = 0
+        for span in split_sentences(request.text):
+            for samples in self._sentence_audio(request, span, should_stop, chunk_index):
+                yield AudioChunk(samples, self.sample_rate, span)
+                chunk_index += 1
+            if should_stop():
+                return
+
+    def _inputs(self, request: TtsRequest, span: TextSpan) -> dict[str, Any]:
+        conversation = [
+            {
+                "role": str(turn.speaker_id),
+                "content": [{"type": "text", "text": turn.text}, {"type": "audio"}],
+            }
+            for turn in request.context
+        ]
+        conversation.append(
+            {
+                "role": str(request.speaker_id),
+                "content": [{"type": "text", "text": span.of(request.text)}],
+            }
+        )
+        prompt = self._processor.apply_chat_template(conversation, tokenize=False)
+        audio = [turn.audio for turn in request.context] or None
+        inputs = self._processor(text=prompt, audio=audio, return_tensors="pt")
+        return {k: v.to(self._model.device) for k, v in inputs.items()}
+
+    def _sentence_audio(
+        self, request: TtsRequest, span: TextSpan, should_stop: ShouldStop, first_index: int
+    ) -> Iterator[FloatArray]:
+        frames: queue.Queue[Any] = queue.Queue()
+        errors: list[BaseException] = []
+        max_frames = max(
+            1, round(self.options.max_sentence_s * self.sample_rate / self._frame_samples)
+        )
+        inputs = self._inputs(request, span)
+
+        def generate() -> None:
+            try:
+                with torch.inference_mode():
+                    self._model.generate(
+                        **inputs,
+                        max_new_tokens=max_frames,
+                        streamer=_FrameStreamer(frames, should_stop),
+                        **self._generate_kwargs,
+                    )
+            except GenerationStopped:
+                pass
+            except BaseException as exc:  # re-raised in the caller's thread
+                errors.append(exc)
+            finally:
+                frames.put(_END)
+
+        worker = threading.Thread(target=generate, name="csm-generate", daemon=True)
+        worker.start()
+        codes: list[torch.Tensor] = []
+        emitted = 0  # frames already turned into audio
+        index = first_index
+        try:
+            while True:
+                frame = frames.get()
+                # As in CSM's generate: a frame whose codebooks (but the last) are all EOS ends the audio.
+                ended = frame is _END or bool((frame[:-1] == self._eos).all())
+                if not ended:
+                    codes.append(frame)
+                due = self._schedule.size(index) // self._frame_samples
+                flush = ended and len(codes) > emitted and not should_stop()
+                if len(codes) - emitted >= due or flush:
+                    yield self._decode(codes, emitted)
+                    emitted = len(codes)
+                    index += 1
+                if ended:
+                    break
+        finally:
+            # The consumer may stop early (cancelled): make generate() stop at its next frame.
+            if worker.is_alive():
+                self._drain(frames, worker)
+        if errors:
+            raise errors[0]
+
+    @staticmethod
+    def _drain(frames: queue.Queue[Any], worker: threading.Thread) -> None:
+        while frames.get() is not _END:
+            pass
+        worker.join()
+
+    def _decode(self, codes: list[torch.Tensor], start: int) -> FloatArray:
+        """Audio of frames ``start:`` decoded with up to ``codec_context_frames`` frames before them."""
+        left = max(0, start - self.options.codec_context_frames)
+        window = torch.stack(codes[left:], dim=0)  # [frames, codebooks]
+        with torch.inference_mode():
+            audio = self._model.codec_model.decode(window.transpose(0, 1).unsqueeze(0)).audio_values
+        samples: FloatArray = (
+            audio[0, 0, (start - left) * self._frame_samples :].float().cpu().numpy()
+        )
+        return samples
