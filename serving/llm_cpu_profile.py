@@ -28,14 +28,23 @@ CPU_ENGINE_ARGS: dict[str, Any] = {
     "max_model_len": 1024,
     "max_num_seqs": 4,
     "enforce_eager": True,
-    "distributed_executor_backend": "uni",  # the model runs in the engine-core process: one spawn less
+    # The model runs in the engine-core process (one process less), which vLLM's CPU platform only
+    # keeps with VLLM_ENABLE_V1_MULTIPROCESSING=0 below; otherwise it switches to "mp".
+    "distributed_executor_backend": "uni",
 }
 
-# vLLM's CPU engine: 1 GiB of KV cache (ample for 4 x 1024 tokens of a 135M model), its worker's OpenMP
-# threads left unbound (the cores are shared with the other models), no Hub access and no usage reporting.
+# vLLM's CPU engine: 1 GiB of KV cache (ample for 4 x 1024 tokens of a 135M model), its OpenMP
+# threads left unbound (the cores are shared with the other models), no Hub access and no usage
+# reporting. VLLM_ENABLE_V1_MULTIPROCESSING=0 keeps the "uni" executor above: the engine core (still a
+# process of its own: AsyncLLM always spawns one) runs the model itself. With "mp", which vLLM picks
+# otherwise, a separate worker process runs the model while the engine core spins (sched_yield) on
+# their shared-memory queue for each step's result, taking CPU from the worker's OpenMP threads on a
+# 2-core machine: 15-16 tokens/s instead of 23-25, in-process as in tritonserver (2026-12-01,
+# benchmarks/stage_speed.py).
 CPU_ENGINE_ENV = {
     "VLLM_CPU_KVCACHE_SPACE": "1",
     "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
     "HF_HUB_OFFLINE": "1",
     "VLLM_NO_USAGE_STATS": "1",
     "VLLM_DO_NOT_TRACK": "1",

@@ -20,6 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin
 
+# The request the CPU stand-in backend serves itself when it loads (its warm-up): a prompt of a few
+# dozen tokens (a prefill, then decode steps), greedy. Also the benchmarks' in-process warm-up.
+WARM_UP_PROMPT = (
+    "You answer the phone for a small business. Greet the caller in one short, friendly sentence "
+    "and ask how you can help them today."
+)
+WARM_UP_TOKENS = 8
+
 
 class LlmRequestError(ValueError):
     """The request breaks the contract; the message says how (sent back as INVALID_ARG)."""

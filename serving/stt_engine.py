@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,10 @@ import numpy as np
 import numpy.typing as npt
 
 SAMPLE_RATE = 16_000
+# When the model loads, each CTranslate2 worker transcribes this long a piece of quiet noise this many
+# times (a worker's second pass was still slower than its later ones, measured through tritonserver).
+WARM_UP_S = 1.0
+WARM_UP_ROUNDS = 2
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -117,6 +122,22 @@ class SttEngine:
             num_workers=options.num_workers,
         )
         self._batched = BatchedInferencePipeline(self._model) if options.batch_size > 0 else None
+
+    def warm_up(self) -> None:
+        """Transcribe ~1 s of quiet noise on every CTranslate2 worker at once, ``WARM_UP_ROUNDS``
+        times, so that no caller pays for a worker's first passes, and a device that cannot run the
+        model (e.g. CUDA libraries missing, which CTranslate2 only opens on the first pass) fails
+        here, at load. Raises what the engine raises."""
+        noise = np.random.default_rng(0).normal(0.0, 0.003, int(SAMPLE_RATE * WARM_UP_S))
+        request = SttRequest(noise.astype(np.float32), language="en")
+        workers = max(1, self.options.num_workers)
+        with ThreadPoolExecutor(workers, thread_name_prefix="stt-warm-up") as pool:
+            for _ in range(WARM_UP_ROUNDS):
+                passes = [
+                    pool.submit(lambda: list(self.transcribe(request))) for _ in range(workers)
+                ]
+                for done in passes:
+                    done.result()
 
     def transcribe(self, request: SttRequest) -> Iterator[Segment]:
         """Segments of the utterance, each computed when the iterator reaches it."""

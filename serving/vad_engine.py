@@ -21,6 +21,7 @@ WINDOW = 512  # samples per window at 16 kHz = 32 ms
 CONTEXT = 64  # samples of the previous window that Silero v5 sees before each window
 RNN_STATE_SHAPE = (2, 1, 128)
 STATE_SIZE = 2 * 128 + CONTEXT
+WARM_UP_WINDOWS = 8  # processed once when the model loads
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -117,3 +118,8 @@ class SileroVadEngine:
             context = window[-CONTEXT:]
         next_state = np.concatenate([np.asarray(rnn, dtype=np.float32).reshape(-1), context])
         return probs, next_state.astype(np.float32, copy=False)
+
+    def warm_up(self) -> None:
+        """A few windows through the model: onnxruntime's first runs are not a caller's."""
+        windows = min(WARM_UP_WINDOWS, self.max_windows)
+        self.process(np.zeros(windows * WINDOW, dtype=np.float32))

@@ -22,6 +22,10 @@ from serving.tts.sentences import TextSpan
 
 FloatArray = npt.NDArray[np.float32]
 FRAME_S = 0.08  # one Mimi frame (12.5 Hz); Piper's chunks are cut to the same grid
+# Synthesised this many times when the model loads: Piper's (onnxruntime's) second and third runs
+# were still slower than its later ones, measured through tritonserver.
+WARM_UP_TEXT = "Hello, thank you for calling."
+WARM_UP_ROUNDS = 3
 
 
 class TtsInputError(ValueError):
@@ -86,6 +90,20 @@ class TtsEngine(Protocol):
     sample_rate: int
 
     def synthesize(self, request: TtsRequest, should_stop: ShouldStop) -> Iterator[AudioChunk]: ...
+
+
+def warm_up(engine: TtsEngine) -> None:
+    """Synthesise one short sentence ``WARM_UP_ROUNDS`` times, so that the engine's first-run costs
+    (onnxruntime's first runs, CUDA kernels, caches) are not a caller's, and an engine that cannot
+    run fails at load. Raises what the engine raises, or RuntimeError if it produced no audio."""
+    for _ in range(WARM_UP_ROUNDS):
+        chunks = engine.synthesize(TtsRequest(WARM_UP_TEXT), _never)
+        if not sum(c.samples.size for c in chunks):
+            raise RuntimeError(f"warm-up: no audio for {WARM_UP_TEXT!r}")
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass(frozen=True)

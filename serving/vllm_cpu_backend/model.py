@@ -12,6 +12,10 @@ step (new text only), the last with the FINAL flag; otherwise one FINAL response
 aborted in the engine and gets a CANCELLED error; a bad request gets INVALID_ARG. Each request ends with
 one log line ``llm request '<id>' ended: ... generated_tokens=N`` (evidence for cancellation tests).
 
+Warm-up: ``initialize`` runs one short greedy generation through the engine before the model is
+ready, so the first caller does not pay for the engine's first steps, and an engine that cannot
+generate fails the load (Triton then reports the model not ready) instead of failing its first caller.
+
 Threads, as in NGC's backend: Triton's thread only schedules a coroutine on the engine's event loop (its
 own thread); a response thread drains a queue into ``send`` so that slow sends never stall generation,
 and reads each stream's cancellation flag after every send.
@@ -31,6 +35,8 @@ import triton_python_backend_utils as pb_utils
 
 from serving.llm_engine_args import apply_overrides, engine_args_env_name, load_model_json
 from serving.llm_request import (
+    WARM_UP_PROMPT,
+    WARM_UP_TOKENS,
     GenerateInputs,
     LlmRequestError,
     RequestedOutputs,
@@ -42,6 +48,7 @@ from serving.llm_request import (
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 SHUTDOWN_WAIT_S = 10.0
+WARM_UP_TIMEOUT_S = 300.0
 
 
 @dataclass
@@ -118,6 +125,14 @@ class TritonPythonModel:
         self._response_thread = threading.Thread(target=self._send_responses, daemon=True)
         self._response_thread.start()
         self._start_engine()
+        try:
+            self._warm_up()
+        except Exception as exc:
+            self._stop_engine()
+            raise pb_utils.TritonModelException(
+                f"{self.model_name}: warm-up generation failed: {exc!r}"
+            ) from exc
+        pb_utils.Logger.log_info(f"{self.model_name}: vLLM CPU engine ready (warmed up)")
 
     # -- engine loop thread ---------------------------------------------------------------------
     def _start_engine(self):
@@ -144,6 +159,28 @@ class TritonPythonModel:
         started.wait()
         if "error" in outcome:
             raise outcome["error"]
+
+    def _warm_up(self):
+        """One short greedy generation on the engine's loop; raises if it fails or yields nothing."""
+
+        async def generate():
+            params = self._sampling_params(
+                max_tokens=WARM_UP_TOKENS,
+                temperature=0.0,
+                output_kind=self._output_kind.FINAL_ONLY,
+            )
+            final = None
+            async for output in self._engine.generate(WARM_UP_PROMPT, params, "warm-up"):
+                final = output
+            if final is None or not final.outputs or not final.outputs[0].token_ids:
+                raise RuntimeError("the warm-up generation produced no token")
+
+        future = asyncio.run_coroutine_threadsafe(generate(), self._loop)
+        future.result(timeout=WARM_UP_TIMEOUT_S)
+
+    def _stop_engine(self):
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._engine_thread.join(timeout=SHUTDOWN_WAIT_S)
 
     def execute(self, requests):
         for request in requests:
@@ -240,7 +277,6 @@ class TritonPythonModel:
         with self._idle:
             if not self._idle.wait_for(lambda: self._ongoing == 0, timeout=SHUTDOWN_WAIT_S):
                 pb_utils.Logger.log_warn(f"{self.model_name}: {self._ongoing} requests still open")
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._engine_thread.join(timeout=SHUTDOWN_WAIT_S)
+        self._stop_engine()
         self._responses.put(None)
         self._response_thread.join(timeout=SHUTDOWN_WAIT_S)

@@ -1,16 +1,27 @@
-"""serving/tts/engines.py: it picks the engine the options name, and the TTS modules import no cycle."""
+"""serving/tts/engines.py: it picks the engine the options name, and the TTS modules import no cycle;
+serving/tts/contract.py's warm-up runs any engine once."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from serving.tts.contract import TtsEngineKind, TtsOptions, TtsRequest
+from serving.tts.contract import (
+    WARM_UP_ROUNDS,
+    WARM_UP_TEXT,
+    AudioChunk,
+    TtsEngineKind,
+    TtsOptions,
+    TtsRequest,
+    warm_up,
+)
 from serving.tts.engines import build_engine
+from serving.tts.sentences import TextSpan
 
 SERVING = Path(__file__).resolve().parents[2] / "serving"
 
@@ -62,3 +73,37 @@ def test_piper_is_built_when_named() -> None:
     assert type(engine).__name__ == "PiperTtsEngine"
     assert chunks[0].samples.size == 2 * frame
     assert all(c.samples.dtype == np.float32 and c.span.of("Hello there.") for c in chunks)
+
+
+class ScriptedEngine:
+    """A TtsEngine that yields the given chunk sizes, or raises."""
+
+    sample_rate = 16_000
+
+    def __init__(self, sizes: list[int], error: Exception | None = None) -> None:
+        self.sizes = sizes
+        self.error = error
+        self.requests: list[TtsRequest] = []
+
+    def synthesize(
+        self, request: TtsRequest, should_stop: Callable[[], bool]
+    ) -> Iterator[AudioChunk]:
+        self.requests.append(request)
+        if self.error is not None:
+            raise self.error
+        for size in self.sizes:
+            assert not should_stop()
+            yield AudioChunk(np.zeros(size, np.float32), self.sample_rate, TextSpan(0, 1))
+
+
+def test_warm_up_synthesises_one_sentence_to_the_end_a_few_times() -> None:
+    engine = ScriptedEngine([320, 1600, 100])
+    warm_up(engine)
+    assert [r.text for r in engine.requests] == [WARM_UP_TEXT] * WARM_UP_ROUNDS
+
+
+def test_a_warm_up_without_audio_or_with_an_engine_error_fails() -> None:
+    with pytest.raises(RuntimeError, match="no audio"):
+        warm_up(ScriptedEngine([]))
+    with pytest.raises(OSError, match="libcublas"):
+        warm_up(ScriptedEngine([320], OSError("cannot open libcublas.so.12")))

@@ -53,3 +53,11 @@ def test_bad_input_is_rejected_with_a_reason(
 ) -> None:
     with pytest.raises(VadInputError, match=message):
         engine.process(audio, state)
+
+
+def test_warm_up_leaves_no_state_behind(engine: SileroVadEngine) -> None:
+    audio = (0.1 * np.random.default_rng(1).standard_normal(2 * WINDOW)).astype(np.float32)
+    before, _ = engine.process(audio)
+    engine.warm_up()
+    after, _ = engine.process(audio)
+    np.testing.assert_array_equal(before, after)

@@ -6,7 +6,9 @@ Contract (see docs/ARCHITECTURE.md):
   outputs  speech_prob FP32 [N]      speech probability per 32 ms window
            next_state  FP32 [320]    pass with the call's next request
 Each request gets exactly one response, sent with the FINAL flag; bad input gets a response carrying an
-error that says what is wrong, and the model keeps serving.
+error that says what is wrong, and the model keeps serving. The model processes one window when it
+loads (warm-up): its first caller is served as fast as the later ones, and a model that cannot run
+fails to load.
 """
 
 import json
@@ -35,7 +37,11 @@ class TritonPythonModel:
             threads=options.threads,
             max_windows=options.max_windows,
         )
-        pb_utils.Logger.log_info(f"silero_vad ready: {options}")
+        try:
+            self.engine.warm_up()
+        except Exception as exc:
+            raise pb_utils.TritonModelException(f"silero_vad: warm-up failed: {exc!r}") from exc
+        pb_utils.Logger.log_info(f"silero_vad ready (warmed up): {options}")
 
     def execute(self, requests):
         for request in requests:

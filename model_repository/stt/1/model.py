@@ -16,7 +16,10 @@ Contract (see docs/ARCHITECTURE.md):
 Each request gets zero or more segment responses, then an empty response with the FINAL flag. Bad
 input gets one error response (INVALID_ARG) with FINAL; a cancelled request stops before its next
 segment and ends with a CANCELLED error. Requests run in their own threads, so a long utterance does
-not hold up the others (see serving/stt_engine.py on CTranslate2's workers).
+not hold up the others (see serving/stt_engine.py on CTranslate2's workers). Each worker transcribes
+~1 s of quiet noise when the model loads (warm-up): the first caller is served as fast as the later
+ones, and a model the device cannot run (e.g. CUDA libraries missing) fails to load instead of failing
+its first caller.
 """
 
 import json
@@ -54,9 +57,13 @@ class TritonPythonModel:
         except ValueError as exc:
             raise pb_utils.TritonModelException(str(exc)) from None
         self.engine = SttEngine(self.options)
+        try:
+            self.engine.warm_up()
+        except Exception as exc:
+            raise pb_utils.TritonModelException(f"stt: warm-up failed: {exc!r}") from exc
         # More threads than CTranslate2 workers would only queue inside CTranslate2.
         self.threads = RequestThreads("stt", self.options.num_workers)
-        pb_utils.Logger.log_info(f"stt ready: {self.options}")
+        pb_utils.Logger.log_info(f"stt ready (warmed up): {self.options}")
 
     def execute(self, requests):
         self.threads.submit(requests, self._transcribe)

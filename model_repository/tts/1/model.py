@@ -15,6 +15,8 @@ Each request gets one or more audio responses, then an empty response with the F
 gets one INVALID_ARG error response with FINAL. A cancelled request stops within one frame (CSM) or one
 chunk (Piper) and ends with a CANCELLED error; the server log says how many chunks it had sent
 ("tts: request <id> cancelled after <n> chunks"; a finished one logs "finished after <n> chunks").
+The model synthesises one short sentence when it loads (warm-up): the first caller is served as fast
+as the later ones, and an engine the device cannot run fails to load.
 """
 
 import json
@@ -24,7 +26,7 @@ import triton_python_backend_utils as pb_utils
 
 from serving.model_parameters import read_options
 from serving.python_backend import FINAL, RequestThreads, error_response
-from serving.tts.contract import TtsInputError, TtsOptions, validate_request
+from serving.tts.contract import TtsInputError, TtsOptions, validate_request, warm_up
 from serving.tts.engines import build_engine
 
 
@@ -57,9 +59,14 @@ class TritonPythonModel:
         except ValueError as exc:
             raise pb_utils.TritonModelException(str(exc)) from None
         self.engine = build_engine(self.options)
+        try:
+            warm_up(self.engine)
+        except Exception as exc:
+            raise pb_utils.TritonModelException(f"tts: warm-up failed: {exc!r}") from exc
         self.threads = RequestThreads("tts", self.options.max_concurrent)
         pb_utils.Logger.log_info(
-            f"tts ready ({self.options.engine.value}, {self.engine.sample_rate} Hz): {self.options}"
+            f"tts ready ({self.options.engine.value}, {self.engine.sample_rate} Hz, warmed up): "
+            f"{self.options}"
         )
 
     def execute(self, requests):
