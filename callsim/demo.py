@@ -25,7 +25,8 @@ from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from serving.profiles import build_profile, server_options
 
 TIMING_COLUMNS = (
-    ("endpointing_ms", "endpoint"),
+    ("endpointing_ms", "pause"),
+    ("end_of_turn_ms", "end of turn"),
     ("stt_ms", "STT"),
     ("llm_ttft_ms", "LLM TTFT"),
     ("tts_first_audio_ms", "TTS 1st"),

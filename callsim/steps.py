@@ -38,7 +38,7 @@ class Silence:
 
 @dataclass(frozen=True)
 class Cough:
-    """A short noise burst (below the minimum speech that interrupts the agent)."""
+    """A short noise burst over the line: it may pause the agent (a clear), never cut its reply."""
 
     ms: int = 150
 
@@ -132,6 +132,7 @@ class ScenarioTimes:
     speech_ends: list[float] = field(default_factory=list)  # end of each Say
     barge_ins: list[float] = field(default_factory=list)  # start of each Say sent over the agent
     turns: list[CallerTurn] = field(default_factory=list)
+    coughs_over_agent: list[float] = field(default_factory=list)  # their first frame sent
 
 
 async def run_steps(
@@ -162,9 +163,12 @@ async def run_steps(
             case Silence(ms=ms):
                 await phone.send_audio_realtime(silence(ms))
             case Cough(ms=ms):
+                over_agent = _agent_playing(phone, loop.time())
                 rng = np.random.default_rng(ms)
                 burst = (0.3 * 32767 * rng.standard_normal(RATE * ms // 1000)).astype(np.int16)
-                await phone.send_audio_realtime(burst)
+                sent = await phone.send_audio_realtime(burst)
+                if over_agent and sent:
+                    times.coughs_over_agent.append(sent[0])
             case WaitForAgent(after_ms=after_ms, timeout_ms=timeout_ms):
                 await _silence_until(phone, _media_after(phone), timeout_ms)
                 if after_ms:

@@ -10,16 +10,17 @@
 | ``POST /twilio/amd`` | async answering-machine-detection callback (signed) |
 | ``POST /calls`` | place an outbound call (``Authorization: Bearer <api_bearer_token>``) |
 | ``WS /twilio/media`` | Twilio Media Streams, one ``MediaStreamSession`` per connection |
-| ``GET /healthz``, ``/readyz``, ``/metrics`` | process up; Triton + models ready; Prometheus |
+| ``GET /healthz``, ``/readyz``, ``/metrics`` | process up; Triton + models ready and warm; Prometheus |
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,15 +73,29 @@ def create_app(
     handler_factory: HandlerFactory,
     twilio_client: Client | None = None,
     clock: Callable[[], float] = time.monotonic,
+    warm_up: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> FastAPI:
+    """``warm_up`` runs once at start-up (lifespan); /readyz says not ready until it is done."""
     admission = CallAdmission(settings.max_concurrent_calls)
+    warming: list[asyncio.Task[None]] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Under uvicorn (lifespan on): the first SIGTERM drains calls before uvicorn shuts down.
         if settings.shutdown_drain_s > 0:
             install_sigterm_drain(admission, settings.shutdown_drain_s)
-        yield
+        if warm_up is not None:
+            warming.append(asyncio.create_task(warm_up(), name="warm-up"))
+        try:
+            yield
+        finally:
+            for task in warming:
+                task.cancel()
+
+    def warm() -> bool:
+        if warm_up is None:
+            return True
+        return bool(warming) and warming[0].done() and not warming[0].cancelled()
 
     app = FastAPI(title="Client Caller orchestrator", lifespan=lifespan)
     metrics = EdgeMetrics.create()
@@ -215,14 +230,16 @@ def create_app(
         readiness = await check_triton(
             settings.triton_url, settings.required_models, settings.readiness_timeout_s
         )
+        ready = readiness.ready and warm()
         body = {
-            "ready": readiness.ready,
+            "ready": ready,
+            "warm": warm(),
             "triton": settings.triton_url,
             "server_ready": readiness.server_ready,
             "models": readiness.models,
             "error": readiness.error,
         }
-        return JSONResponse(body, status_code=200 if readiness.ready else 503)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
@@ -242,7 +259,9 @@ def app_from_env() -> FastAPI:
 def conversation_app(settings: Settings, **kwargs: Any) -> FastAPI:
     """The orchestrator with the conversation engine as every call's handler."""
     services = ConversationServices(settings)
-    app = create_app(settings, lambda: ConversationEngine(services), **kwargs)
+    app = create_app(
+        settings, lambda: ConversationEngine(services), warm_up=services.warm_up, **kwargs
+    )
     services.metrics.register_into(app.state.metrics.registry)
     app.state.conversation = services
     return app

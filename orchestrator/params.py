@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator.conversation.end_of_turn import EndOfTurnParams
 from orchestrator.conversation.phrase_chunker import ChunkerParams
 from orchestrator.conversation.speech_segmenter import SegmenterParams
 from orchestrator.conversation.turn_taking import TurnParams
@@ -22,13 +23,14 @@ def segmenter_params(settings: Settings) -> SegmenterParams:
     return SegmenterParams(
         threshold=settings.vad_threshold,
         min_speech_ms=settings.vad_min_speech_ms,
-        min_silence_ms=settings.vad_min_silence_ms,
+        pause_ms=settings.vad_pause_ms,
     )
 
 
 def turn_params(settings: Settings) -> TurnParams:
     return TurnParams(
         segmenter=segmenter_params(settings),
+        end_of_turn=EndOfTurnParams(settings.turn_end_short_ms, settings.turn_end_long_ms),
         interrupt_min_speech_ms=settings.turn_interrupt_min_speech_ms,
         backchannel_words=frozenset(w.lower() for w in settings.turn_backchannel_words),
         goodbye_phrases=tuple(p.lower() for p in settings.turn_goodbye_phrases),

@@ -43,15 +43,29 @@ class Settings(BaseSettings):
     vad_min_speech_ms: int = Field(
         _SEGMENTER.min_speech_ms, ge=0, description="speech shorter than this is ignored"
     )
-    vad_min_silence_ms: int = Field(
-        _SEGMENTER.min_silence_ms, ge=0, description="silence that ends a segment (end of turn)"
+    vad_pause_ms: int = Field(
+        _SEGMENTER.pause_ms,
+        ge=0,
+        description="silence that closes a segment: the caller's words so far are transcribed and "
+        "a reply prepared (held until the end of the turn is confirmed)",
     )
 
     # Turn-taking (see orchestrator/conversation/turn_taking.py)
+    turn_end_short_ms: float = Field(
+        _TURNS.end_of_turn.short_ms,
+        ge=0,
+        description="silence that ends the caller's turn when their words are a complete sentence",
+    )
+    turn_end_long_ms: float = Field(
+        _TURNS.end_of_turn.long_ms,
+        ge=0,
+        description="silence that ends the turn when the words stop mid-thought ('and', 'my email is')",
+    )
     turn_interrupt_min_speech_ms: float = Field(
         _TURNS.interrupt_min_speech_ms,
         ge=0,
-        description="caller speech over the agent shorter than this never interrupts",
+        description="caller speech over the agent this long clears its audio (0: as soon as the "
+        "VAD confirms speech); the transcript then decides between cancel and resume",
     )
     turn_backchannel_words: list[str] = Field(
         default_factory=lambda: sorted(_TURNS.backchannel_words),

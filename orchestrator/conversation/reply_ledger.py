@@ -79,6 +79,11 @@ class ReplyLedger:
     def chunk_audio_ms(self, index: int) -> float:
         return self._ms(self._chunks[index].samples)
 
+    @property
+    def audio_ms(self) -> float:
+        """All the audio synthesised so far."""
+        return self._ms(sum(c.samples for c in self._chunks))
+
     # ---- what was heard -------------------------------------------------------------------------
 
     def heard(self, heard_ms: float) -> HeardText:

@@ -1,7 +1,7 @@
 """Speech segments from per-window VAD probabilities: pure, deterministic, no clock of its own.
 
 Hysteresis as in Silero's own ``get_speech_timestamps``: speech opens at ``threshold`` and only closes after
-``min_silence_ms`` below ``threshold - 0.15``, so a dip inside a word does not split it. Speech shorter than
+``pause_ms`` below ``threshold - 0.15``, so a dip inside a word does not split it. Speech shorter than
 ``min_speech_ms`` never opens a segment (clicks, short noise). Times are in ms of the call's audio, counted
 from the first window fed.
 """
@@ -19,7 +19,7 @@ HYSTERESIS = 0.15
 class SegmenterParams:
     threshold: float = 0.5
     min_speech_ms: int = 96
-    min_silence_ms: int = 400
+    pause_ms: int = 200  # silence that closes a segment: a pause, maybe the end of the turn
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class SpeechStarted:
 
 @dataclass(frozen=True)
 class SpeechEnded:
-    """A segment closed by ``min_silence_ms`` of silence (or by :meth:`SpeechSegmenter.flush`)."""
+    """A segment closed by ``pause_ms`` of silence (or by :meth:`SpeechSegmenter.flush`)."""
 
     onset_ms: int
     end_ms: int  # end of the last window at or above the threshold
@@ -107,7 +107,7 @@ class SpeechSegmenter:
             return []
         if self._silence_start is None:
             self._silence_start = start
-        if end - self._silence_start < self.params.min_silence_ms:
+        if end - self._silence_start < self.params.pause_ms:
             return []
         event = SpeechEnded(self._onset, self._last_speech_end, end)
         self._reset()

@@ -1,22 +1,32 @@
 """Who has the floor: the call's turn-taking state machine. Pure; time comes in as monotonic ms.
 
 ``step(state, event, now_ms, params)`` returns the next :class:`TurnState` and the :class:`Action` s the
-engine must carry out, in order. The engine feeds it the speech segmenter's events, what its Triton
-streams report (transcripts, first audio, playback done, failures) and a :class:`Tick` every VAD batch
-so thresholds and timeouts are checked on the injected clock.
+engine must carry out, in order. The engine feeds it the speech segmenter's events, what the models
+report (transcripts, first audio, playback done, failures) and a :class:`Tick` every VAD window so
+thresholds and timeouts are checked on the injected clock.
 
 Phases::
 
     IDLE --call--> PROCESSING (greeting) --first audio--> SPEAKING --playback done--> LISTENING
-    LISTENING --caller's speech ends--> PROCESSING (transcribe; then reply) --first audio--> SPEAKING
+    LISTENING --caller pauses--> PROCESSING (transcribe; speculative reply, held)
+        --end of turn confirmed--> reply released --first audio--> SPEAKING
     SPEAKING --caller speaks >= interrupt_min_speech_ms--> INTERRUPTED (clear sent, reply held)
     INTERRUPTED --transcript with words--> reply cancelled, heard part committed, caller's words answered
     INTERRUPTED --no words / only backchannel--> SPEAKING (reply resumed where it was cut)
     goodbye / silence timeout / models down --> CLOSING (closing line) --playback done--> ENDED
 
+The silence after the caller's last word does the work. The segmenter reports a *pause* (a short
+silence, ``SpeechEnded``); the caller's turn so far is transcribed at once, and on the transcript the
+reply starts (LLM, chunker, TTS) but is held: nothing reaches the caller or the history. How much
+silence ends the turn depends on the words (:mod:`~orchestrator.conversation.end_of_turn`): a finished
+question, a short wait; "my number is five five five", a long one. When the silence is long enough the
+turn is confirmed: the user turn is committed and the held reply released, its audio usually ready.
+If the caller speaks again first, the transcription and the speculative reply are cancelled and the
+whole turn is transcribed again at the next pause.
+
 Barge-in pauses before it cancels (livekit-agents' false-interruption handling): ``SendClear`` stops the
-caller's audio at once while the reply keeps generating; only a transcript with real words cancels it.
-Speech shorter than ``interrupt_min_speech_ms`` (a cough) never touches the reply.
+caller's audio as soon as their speech is confirmed while the reply keeps generating; only a transcript
+with real words cancels it; a cough or an "uh-huh" resumes it from the first unheard word.
 
 Events that do not apply to the current state (a stale id, a transcript nobody waits for) leave the
 state unchanged and come back with ``ignored`` set to the reason, for the engine to log.
@@ -28,6 +38,7 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from orchestrator.conversation.end_of_turn import EndOfTurnParams, turn_is_over
 from orchestrator.conversation.speech_segmenter import (
     HYSTERESIS,
     SegmenterParams,
@@ -127,10 +138,18 @@ Event = (
 
 @dataclass(frozen=True)
 class StartTranscription:
-    """Transcribe this speech (the engine adds its pre-roll); answer with ``TranscriptReady``."""
+    """Transcribe the caller's turn so far (``speech`` spans it; the engine adds its pre-roll); answer
+    with ``TranscriptReady``."""
 
     utterance_id: int
     speech: SpeechEnded
+
+
+@dataclass(frozen=True)
+class CancelTranscription:
+    """The caller spoke again: the transcription of their turn so far is superseded."""
+
+    utterance_id: int
 
 
 @dataclass(frozen=True)
@@ -141,7 +160,19 @@ class CommitUserTurn:
 
 @dataclass(frozen=True)
 class StartReply:
-    """LLM -> chunker -> TTS -> Twilio for the history as it stands."""
+    """LLM -> chunker -> TTS -> Twilio for the history as it stands, answering ``utterance_id``.
+
+    With ``speculative_text``, the prompt ends with those words (not yet in the history) and the
+    reply is held: it generates and synthesises but sends nothing until ``ReleaseReply``."""
+
+    reply_id: int
+    utterance_id: int | None = None
+    speculative_text: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseReply:
+    """The end of the caller's turn is confirmed: send the speculative reply."""
 
     reply_id: int
 
@@ -188,8 +219,10 @@ class HangUp:
 
 Action = (
     StartTranscription
+    | CancelTranscription
     | CommitUserTurn
     | StartReply
+    | ReleaseReply
     | SpeakLine
     | SendClear
     | CancelReply
@@ -209,11 +242,14 @@ def _words(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class TurnParams:
-    """Turn-taking thresholds. VAD probability, the minimum speech that opens a turn and the end-of-turn
-    silence are the speech segmenter's (``segmenter``); this machine consumes its events."""
+    """Turn-taking thresholds. VAD probability, the minimum speech that opens a turn and the pause that
+    closes a segment are the speech segmenter's (``segmenter``); the silence that ends a turn is
+    ``end_of_turn``'s, judged from the words."""
 
     segmenter: SegmenterParams = field(default_factory=SegmenterParams)
-    interrupt_min_speech_ms: float = 400.0  # shorter caller speech never touches the agent's reply
+    end_of_turn: EndOfTurnParams = field(default_factory=EndOfTurnParams)
+    # Caller speech over the agent this long clears its audio (0: as soon as the VAD confirms speech).
+    interrupt_min_speech_ms: float = 0.0
     # A transcript made only of these is a false interruption (and not a turn while the agent speaks).
     backchannel_words: frozenset[str] = frozenset(
         {"uh-huh", "uh", "huh", "mhm", "mm", "mmm", "hmm", "um", "mm-hmm"}
@@ -247,12 +283,27 @@ class PendingTranscription:
 
 @dataclass(frozen=True)
 class Reply:
-    """The agent reply in flight: requested, playing, or held by an interruption."""
+    """The agent reply in flight: speculative (not released), requested, playing, or held by an
+    interruption."""
 
     reply_id: int
     line: CannedLine | None  # None: an LLM answer
-    requested_ms: float
+    requested_ms: (
+        float  # when it was requested or released (the first-audio deadline runs from here)
+    )
     audio_out: bool = False
+    released: bool = True  # False: speculative, waiting for the end of the caller's turn
+    utterance_id: int | None = None  # the caller's words it answers
+
+
+@dataclass(frozen=True)
+class CallerTurn:
+    """What the caller has said since taking the floor, until the end of the turn is confirmed."""
+
+    onset_ms: int  # call-audio ms of the turn's first speech: transcriptions start here
+    stopped_at_ms: float  # our clock: when the caller last stopped speaking
+    utterance_id: int  # the latest transcription of the turn
+    transcript: str | None = None  # once that transcription is back
 
 
 @dataclass(frozen=True)
@@ -274,7 +325,9 @@ class TurnState:
     # Transcriptions in flight, oldest first (the engine runs a call's transcriptions in order).
     pending: tuple[PendingTranscription, ...] = ()
     caller_speech: CallerSpeech | None = None  # set while the caller is speaking
+    turn: CallerTurn | None = None  # the caller's turn, not yet confirmed over
     unanswered: bool = False  # a committed user turn has had no reply audio yet
+    answering: int | None = None  # the utterance id of the last committed user turn
     quiet_since_ms: float = 0.0  # last time the caller or the agent stopped talking
     next_id: int = 1
 
@@ -371,12 +424,15 @@ def _on_tick(state: TurnState, event: Tick, now_ms: float, params: TurnParams) -
     reply = state.reply
     if (
         reply is not None
+        and reply.released
         and not reply.audio_out
         and now_ms - reply.requested_ms >= params.first_audio_timeout_ms
     ):
         return _reply_failed(state, reply, now_ms)
-    if _caller_speech_ms(state) >= params.interrupt_min_speech_ms:
+    if _caller_interrupts(state, params):
         return _caller_holds_floor(state, now_ms)
+    if _turn_is_over(state, now_ms, params):
+        return _confirm_turn(state, now_ms, params)
     if (
         state.phase is Phase.LISTENING
         and state.caller_speech is None
@@ -392,20 +448,46 @@ def _on_speech_started(
     # The segmenter confirms speech after it has lasted a while; backdate to its onset on our clock.
     onset = now_ms - (event.confirmed_ms - event.onset_ms)
     speaking = replace(state, caller_speech=CallerSpeech(onset, now_ms))
-    if _caller_speech_ms(speaking) >= params.interrupt_min_speech_ms:
-        return _caller_holds_floor(speaking, now_ms)
-    return Step(speaking)
+    speaking, actions = _caller_resumed(speaking)
+    if _caller_interrupts(speaking, params):
+        held = _caller_holds_floor(speaking, now_ms)
+        if held.ignored is None:
+            return Step(held.state, (*actions, *held.actions))
+    if not actions:
+        return Step(speaking)
+    return _settle(speaking, now_ms, actions)
+
+
+def _caller_resumed(state: TurnState) -> tuple[TurnState, list[Action]]:
+    """The caller speaks again before the end of their turn was confirmed: what was started for the
+    turn so far is superseded (it is transcribed again, whole, at the next pause)."""
+    turn = state.turn
+    if turn is None:
+        return state, []
+    actions: list[Action] = []
+    if any(p.utterance_id == turn.utterance_id for p in state.pending):
+        actions.append(CancelTranscription(turn.utterance_id))
+        state = _without_pending(state, turn.utterance_id)
+    reply = state.reply
+    if reply is not None and not reply.released:
+        actions.append(CancelReply(reply.reply_id))
+        state = replace(state, reply=None)
+    return replace(state, turn=replace(turn, transcript=None)), actions
 
 
 def _on_speech_ended(
     state: TurnState, event: SpeechEnded, now_ms: float, params: TurnParams
 ) -> Step:
+    """A pause: transcribe the caller's turn so far at once (the turn may not be over)."""
     silent = replace(state, caller_speech=None, quiet_since_ms=now_ms)
     if event.duration_ms < params.interrupt_min_speech_ms and state.phase is Phase.SPEAKING:
         return Step(silent)  # a cough or an "uh-huh" over the agent: not a turn
+    onset = event.onset_ms if state.turn is None else state.turn.onset_ms
     utterance_id = silent.next_id
+    stopped_at = now_ms - (event.detected_ms - event.end_ms)
     transcribing = replace(
         silent,
+        turn=CallerTurn(onset, stopped_at, utterance_id),
         pending=(*silent.pending, PendingTranscription(utterance_id, now_ms)),
         next_id=utterance_id + 1,
     )
@@ -414,7 +496,7 @@ def _on_speech_ended(
         # A threshold crossed between ticks still counts.
         held = _caller_holds_floor(transcribing, now_ms)
         transcribing, actions = held.state, list(held.actions)
-    actions.append(StartTranscription(utterance_id, event))
+    actions.append(StartTranscription(utterance_id, replace(event, onset_ms=onset)))
     return _settle(transcribing, now_ms, actions)
 
 
@@ -435,10 +517,13 @@ def _on_transcript(
     if not any(p.utterance_id == event.utterance_id for p in state.pending):
         return Step(state, ignored="no such transcription pending")
     state = _without_pending(state, event.utterance_id)
+    turn = state.turn
     reply = state.reply
     agent_audible = reply is not None and reply.audio_out
     # Over the agent's voice "uh-huh" is backchannel; asked a question, "mhm" is an answer.
     if not (params.has_words(event.text) if agent_audible else _words(event.text)):
+        if turn is not None and turn.utterance_id == event.utterance_id:
+            state = replace(state, turn=None)
         if state.phase is not Phase.INTERRUPTED or reply is None:
             return _settle(state, now_ms, [])
         if state.pending or state.caller_speech is not None:
@@ -446,11 +531,48 @@ def _on_transcript(
         return Step(replace(state, phase=Phase.SPEAKING), (ResumeReply(reply.reply_id),))
     # Words supersede any reply in flight: it answered, at best, half of what the caller meant.
     actions = _drop_reply(state)
-    state = replace(state, reply=None, unanswered=True)
-    actions.append(CommitUserTurn(event.utterance_id, event.text.strip()))
-    if params.is_goodbye(event.text):
+    state = replace(state, reply=None)
+    if turn is None or turn.utterance_id != event.utterance_id:
+        turn = CallerTurn(0, float("-inf"), event.utterance_id)  # not this turn's: long over
+    state = replace(state, turn=replace(turn, transcript=event.text.strip()))
+    if _turn_is_over(state, now_ms, params):
+        confirmed = _confirm_turn(state, now_ms, params)
+        return Step(confirmed.state, (*actions, *confirmed.actions))
+    if state.caller_speech is not None or params.is_goodbye(event.text):
+        return _settle(state, now_ms, actions)  # no point speculating on a goodbye
+    reply_id = state.next_id
+    speculative = Reply(reply_id, None, now_ms, released=False, utterance_id=event.utterance_id)
+    state = replace(state, phase=Phase.PROCESSING, reply=speculative, next_id=reply_id + 1)
+    actions.append(StartReply(reply_id, event.utterance_id, event.text.strip()))
+    return Step(state, tuple(actions))
+
+
+def _turn_is_over(state: TurnState, now_ms: float, params: TurnParams) -> bool:
+    """The caller's words are transcribed and the silence since is long enough for them."""
+    turn = state.turn
+    if turn is None or turn.transcript is None or state.caller_speech is not None:
+        return False
+    return turn_is_over(turn.transcript, now_ms - turn.stopped_at_ms, params.end_of_turn)
+
+
+def _confirm_turn(state: TurnState, now_ms: float, params: TurnParams) -> Step:
+    """The caller is done: commit their words and answer them (releasing the speculative reply)."""
+    turn = state.turn
+    assert turn is not None and turn.transcript is not None
+    actions: list[Action] = [CommitUserTurn(turn.utterance_id, turn.transcript)]
+    state = replace(state, turn=None, unanswered=True, answering=turn.utterance_id)
+    reply = state.reply
+    speculative = reply is not None and not reply.released
+    if params.is_goodbye(turn.transcript):
+        if reply is not None and speculative:
+            actions.append(CancelReply(reply.reply_id))
+            state = replace(state, reply=None)
         closing = _close(state, CannedLine.CLOSING, now_ms)
         return Step(closing.state, (*actions, *closing.actions))
+    if reply is not None and speculative and reply.utterance_id == turn.utterance_id:
+        released = replace(reply, released=True, requested_ms=now_ms)
+        actions.append(ReleaseReply(reply.reply_id))
+        return Step(replace(state, phase=Phase.PROCESSING, reply=released), tuple(actions))
     return _settle(state, now_ms, actions)
 
 
@@ -477,6 +599,8 @@ def _on_transcription_failed(state: TurnState, event: TranscriptionFailed, now_m
 
 def _transcription_failed(state: TurnState, utterance_id: int, now_ms: float) -> Step:
     state = _without_pending(state, utterance_id)
+    if state.turn is not None and state.turn.utterance_id == utterance_id:
+        state = replace(state, turn=None)
     actions: list[Action] = []
     if state.phase is Phase.INTERRUPTED:
         # Whether the caller said something is unknown: err towards letting them speak.
@@ -493,12 +617,12 @@ def _on_first_audio(
     state: TurnState, event: FirstAudioOut, now_ms: float, params: TurnParams
 ) -> Step:
     reply = state.reply
-    if reply is None or reply.reply_id != event.reply_id or reply.audio_out:
+    if reply is None or reply.reply_id != event.reply_id or reply.audio_out or not reply.released:
         return Step(state, ignored="not the reply awaiting audio")
     speaking = replace(
         state, phase=Phase.SPEAKING, reply=replace(reply, audio_out=True), unanswered=False
     )
-    if _caller_speech_ms(speaking) >= params.interrupt_min_speech_ms:
+    if _caller_interrupts(speaking, params):
         return _caller_holds_floor(speaking, now_ms)
     return Step(speaking)
 
@@ -522,6 +646,8 @@ def _on_reply_failed(state: TurnState, event: ReplyFailed, now_ms: float) -> Ste
 
 
 def _reply_failed(state: TurnState, reply: Reply, now_ms: float) -> Step:
+    if not reply.released:  # a speculative reply: the confirmed turn will start a new one
+        return _settle(replace(state, reply=None), now_ms, [CancelReply(reply.reply_id)])
     actions = _drop_reply(state)
     apologise = (
         reply.line is None  # a canned line failing would only fail again
@@ -540,17 +666,17 @@ def _settle(state: TurnState, now_ms: float, actions: list[Action]) -> Step:
     if state.reply is not None:
         phase = Phase.PROCESSING if not state.reply.audio_out else state.phase
         return Step(replace(state, phase=phase), tuple(actions))
-    if state.pending:
+    if state.pending or (state.turn is not None and state.caller_speech is None):
         return Step(replace(state, phase=Phase.PROCESSING), tuple(actions))
     if state.unanswered and state.caller_speech is None:
         reply_id = state.next_id
         replying = replace(
             state,
             phase=Phase.PROCESSING,
-            reply=Reply(reply_id, None, now_ms),
+            reply=Reply(reply_id, None, now_ms, utterance_id=state.answering),
             next_id=reply_id + 1,
         )
-        return Step(replying, (*actions, StartReply(reply_id)))
+        return Step(replying, (*actions, StartReply(reply_id, state.answering)))
     return Step(replace(state, phase=Phase.LISTENING), tuple(actions))
 
 
@@ -573,5 +699,7 @@ def _close(state: TurnState, line: CannedLine, now_ms: float) -> Step:
     return Step(closing, (SpeakLine(reply_id, line),))
 
 
-def _caller_speech_ms(state: TurnState) -> float:
-    return 0.0 if state.caller_speech is None else state.caller_speech.voiced_ms
+def _caller_interrupts(state: TurnState, params: TurnParams) -> bool:
+    """The caller is speaking, and has been voiced long enough to take the floor."""
+    speech = state.caller_speech
+    return speech is not None and speech.voiced_ms >= params.interrupt_min_speech_ms

@@ -54,8 +54,9 @@ class CannedLines:
         self._lock = asyncio.Lock()
         self._timeout_s = timeout_s
 
-    async def prepare(self, models: Models) -> None:
-        """Synthesise every line not yet cached (one at a time; cheap after the first call)."""
+    async def prepare(self, models: Models) -> bool:
+        """Synthesise every line not yet cached (one at a time; cheap once done). False when the
+        TTS failed (the lines missing are tried again next time)."""
         async with self._lock:
             for line, text in self._texts.items():
                 if line in self._audio or not text.strip():
@@ -66,10 +67,11 @@ class CannedLines:
                         chunks = [chunk async for chunk in speech]
                 except Exception as exc:  # the TTS is down: try again on the next call
                     log.warning("could not synthesise the %s line: %s", line.value, exc)
-                    return
+                    return False
                 if chunks:
                     audio = np.concatenate([c.audio for c in chunks]).astype(np.float32)
                     self._audio[line] = LineAudio(text, audio, chunks[0].sample_rate)
+        return True
 
     def get(self, line: CannedLine) -> LineAudio:
         cached = self._audio.get(line)

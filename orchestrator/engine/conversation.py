@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy.typing as npt
 from orchestrator.call_handler import CallInfo, CallOutput, ChunkPlayout, StopReason
 from orchestrator.conversation.call_audio import CallAudioBuffer
 from orchestrator.conversation.history import ConversationHistory
-from orchestrator.conversation.prompts import build_prompt
+from orchestrator.conversation.prompts import Role, SpokenTurn, Turn, build_prompt
 from orchestrator.conversation.speech_segmenter import WINDOW_SAMPLES, SpeechSegmenter
 from orchestrator.conversation.timings import Stage, TurnMarks
 from orchestrator.conversation.turn_taking import (
@@ -35,12 +36,14 @@ from orchestrator.conversation.turn_taking import (
     CallerHungUp,
     CallStarted,
     CancelReply,
+    CancelTranscription,
     CommitAssistantTurn,
     CommitUserTurn,
     Event,
     FirstAudioOut,
     HangUp,
     Phase,
+    ReleaseReply,
     ResumeReply,
     SendClear,
     SpeakLine,
@@ -64,6 +67,18 @@ AUDIO_QUEUE_FRAMES = 500  # 10 s of 20 ms frames; older frames are dropped if th
 VAD_RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
+@dataclass
+class Speculation:
+    """Work started before the end of a turn was confirmed, since the last reported turn."""
+
+    replies_started: int = 0
+    replies_adopted: int = 0
+    replies_cancelled: int = 0
+    transcriptions_cancelled: int = 0
+    wasted_llm_tokens: int = 0
+    wasted_tts_ms: float = 0.0
+
+
 class ConversationEngine:
     """One call's conversation. Construct per call (``HandlerFactory``)."""
 
@@ -82,8 +97,10 @@ class ConversationEngine:
         self._audio_in: asyncio.Queue[npt.NDArray[np.float32]] = asyncio.Queue(AUDIO_QUEUE_FRAMES)
         self._replies: dict[int, AgentReply] = {}
         self._marks: dict[int, TurnMarks] = {}  # utterance id -> its turn's stage times
-        self._answered_utterance: int | None = None  # the last user turn committed
         self._reply_marks: dict[int, TurnMarks] = {}  # reply id -> the turn it answers
+        self._transcriptions: dict[int, asyncio.Task[None]] = {}  # utterance id -> its task
+        self._speculative: set[int] = set()  # replies started before their turn was confirmed
+        self._speculation = Speculation()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stt_lock = asyncio.Lock()  # a call's transcriptions run in order
         self._call_sid = "call"
@@ -156,20 +173,26 @@ class ConversationEngine:
         match action:
             case StartTranscription():
                 self._start_transcription(action, now)
+            case CancelTranscription(utterance_id=utterance_id):
+                task = self._transcriptions.pop(utterance_id, None)
+                if task is not None:
+                    task.cancel()  # cancels its STT request on the server
+                self._marks.pop(utterance_id, None)
+                self._speculation.transcriptions_cancelled += 1
+                output.log_event("transcription_cancelled", {"utterance_id": utterance_id})
             case CommitUserTurn(utterance_id=utterance_id, text=text):
                 self._history.add_user(text)
-                self._answered_utterance = utterance_id
+                self._marks.setdefault(utterance_id, TurnMarks()).mark(Stage.END_OF_TURN, now)
                 output.log_event("user_turn", {"text": text})
-            case StartReply(reply_id=reply_id):
-                marks = self._marks.get(self._answered_utterance or 0) or TurnMarks()
-                self._reply_marks[reply_id] = marks
-                prompt = build_prompt(
-                    self._services.settings.llm_prompt_format,
-                    self._history.system_prompt,
-                    self._history.turns,
-                )
-                reply = self._new_reply(reply_id, marks)
-                reply.start_llm(self._models, self._services.chunker_params, prompt)
+            case StartReply(reply_id=reply_id, utterance_id=utterance_id):
+                self._start_reply(action, self._marks.get(utterance_id or 0) or TurnMarks())
+            case ReleaseReply(reply_id=reply_id):
+                released = self._replies.get(reply_id)
+                if released is not None:
+                    released.release()
+                self._speculative.discard(reply_id)
+                self._speculation.replies_adopted += 1
+                self._services.metrics.speculative_replies.labels("adopted").inc()
             case SpeakLine(reply_id=reply_id, line=line):
                 self._new_reply(reply_id, TurnMarks()).start_line(self._services.canned.get(line))
                 output.log_event("agent_line", {"line": line.value})
@@ -184,6 +207,10 @@ class ConversationEngine:
                 cancelled = self._replies.get(reply_id)
                 if cancelled is not None:
                     await cancelled.cancel()
+                    if reply_id in self._speculative:
+                        self._speculation_cancelled(cancelled)
+                    if not cancelled.audio_sent:  # nothing heard: no assistant turn follows
+                        self._replies.pop(reply_id)
                 output.log_event("reply_cancelled", {"reply_id": reply_id})
             case ResumeReply(reply_id=reply_id):
                 resumed = self._replies.get(reply_id)
@@ -195,9 +222,40 @@ class ConversationEngine:
             case HangUp():
                 self._spawn(output.hang_up(), "hang-up")
 
-    def _new_reply(self, reply_id: int, marks: TurnMarks) -> AgentReply:
+    def _start_reply(self, action: StartReply, marks: TurnMarks) -> None:
+        """An LLM answer to the history, or, speculatively, to the history and the caller's words
+        not yet committed (the reply then sends nothing until released)."""
+        turns: list[SpokenTurn] = list(self._history.turns)
+        speculative = action.speculative_text is not None
+        if action.speculative_text is not None:
+            turns.append(Turn(Role.USER, action.speculative_text))
+            self._speculative.add(action.reply_id)
+            self._speculation.replies_started += 1
+        settings = self._services.settings
+        prompt = build_prompt(settings.llm_prompt_format, self._history.system_prompt, turns)
+        self._reply_marks[action.reply_id] = marks
+        reply = self._new_reply(action.reply_id, marks, speculative)
+        reply.start_llm(self._models, self._services.chunker_params, prompt)
+        self._require_output().log_event(
+            "reply_started", {"reply_id": action.reply_id, "speculative": speculative}
+        )
+
+    def _speculation_cancelled(self, reply: AgentReply) -> None:
+        self._speculative.discard(reply.reply_id)
+        self._reply_marks.pop(reply.reply_id, None)
+        waste = self._speculation
+        waste.replies_cancelled += 1
+        waste.wasted_llm_tokens += reply.llm_tokens
+        waste.wasted_tts_ms += reply.ledger.audio_ms
+        metrics = self._services.metrics
+        metrics.speculative_replies.labels("cancelled").inc()
+        metrics.wasted_llm_tokens.inc(reply.llm_tokens)
+        metrics.wasted_tts_seconds.inc(reply.ledger.audio_ms / 1000.0)
+
+    def _new_reply(self, reply_id: int, marks: TurnMarks, speculative: bool = False) -> AgentReply:
+        output = self._require_output()
         reply = AgentReply(
-            reply_id, self._call_sid, self._require_output(), self._post, marks, self._now_ms
+            reply_id, self._call_sid, output, self._post, marks, self._now_ms, speculative
         )
         self._replies[reply_id] = reply
         return reply
@@ -227,9 +285,13 @@ class ConversationEngine:
         self._services.metrics.observe(timings)
         if self._output is not None:
             fields = {k: v for k, v in timings.as_dict().items() if v is not None}
-            self._output.log_event("turn_timings", {"reply_id": reply_id, **fields})
+            speculation = {k: round(v, 1) for k, v in asdict(self._speculation).items()}
+            self._output.log_event(
+                "turn_timings", {"reply_id": reply_id, **fields, "speculation": speculation}
+            )
+        self._speculation = Speculation()
         # Utterances up to the one answered have had their reply.
-        answered = self._answered_utterance or 0
+        answered = self._state.answering or 0
         self._marks = {uid: m for uid, m in self._marks.items() if uid > answered}
 
     # ---- transcription -------------------------------------------------------------------------
@@ -239,9 +301,11 @@ class ConversationEngine:
         marks = TurnMarks()
         # The segmenter's times are call-audio ms; the caller stopped (detected - end) ms before now.
         marks.mark(Stage.CALLER_STOPPED, now - (speech.detected_ms - speech.end_ms))
-        marks.mark(Stage.END_OF_TURN, now)
+        marks.mark(Stage.STT_REQUESTED, now)
         self._marks[action.utterance_id] = marks
-        self._spawn(self._transcribe(action, marks), f"stt-{action.utterance_id}")
+        task = self._spawn(self._transcribe(action, marks), f"stt-{action.utterance_id}")
+        self._transcriptions[action.utterance_id] = task
+        task.add_done_callback(lambda _: self._transcriptions.pop(action.utterance_id, None))
 
     async def _transcribe(self, action: StartTranscription, marks: TurnMarks) -> None:
         speech = action.speech
@@ -312,10 +376,11 @@ class ConversationEngine:
 
     # ---- tasks ---------------------------------------------------------------------------------
 
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(work, name=f"{self._call_sid}-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

@@ -17,6 +17,9 @@ class ConversationMetrics:
     calls: Counter
     turn_stage_seconds: Histogram
     model_requests: Counter
+    speculative_replies: Counter
+    wasted_llm_tokens: Counter
+    wasted_tts_seconds: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> ConversationMetrics:
@@ -39,17 +42,37 @@ class ConversationMetrics:
                 ["model", "outcome"],
                 registry=registry,
             ),
+            speculative_replies=Counter(
+                "cc_speculative_replies",
+                "Replies started before the end of the caller's turn, by outcome (adopted, cancelled)",
+                ["outcome"],
+                registry=registry,
+            ),
+            wasted_llm_tokens=Counter(
+                "cc_speculation_wasted_llm_tokens",
+                "LLM tokens of cancelled speculative replies",
+                registry=registry,
+            ),
+            wasted_tts_seconds=Counter(
+                "cc_speculation_wasted_tts_seconds",
+                "TTS audio of cancelled speculative replies",
+                registry=registry,
+            ),
         )
 
     def register_into(self, registry: CollectorRegistry) -> None:
         registry.register(self.calls)
         registry.register(self.turn_stage_seconds)
         registry.register(self.model_requests)
+        registry.register(self.speculative_replies)
+        registry.register(self.wasted_llm_tokens)
+        registry.register(self.wasted_tts_seconds)
 
     def observe_request(self, model: str, outcome: str) -> None:
         self.model_requests.labels(model, outcome).inc()
 
     def observe(self, timings: TurnTimings) -> None:
+        """The critical-path stages and the end-of-turn figures, one histogram label each."""
         for name, value in timings.as_dict().items():
             if value is not None:
                 stage = name.removesuffix("_ms")

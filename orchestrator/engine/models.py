@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from orchestrator.triton.llm_client import LlmDelta
 from orchestrator.triton.tts_client import ContextTurn, SpeechChunk
 
 FloatArray = npt.NDArray[np.float32]
@@ -37,7 +38,7 @@ class Models(Protocol):
         """16 kHz mono -> the words. Raises on a model error or timeout."""
         ...
 
-    def generate(self, prompt: str, request_id: str) -> AsyncIterator[str]:
+    def generate(self, prompt: str, request_id: str) -> AsyncIterator[LlmDelta]:
         """The LLM's answer to ``prompt`` as text deltas. Raises on an error or a late token."""
         ...
 

@@ -1,10 +1,12 @@
 """One agent reply in flight: its generation (LLM -> phrase chunker -> TTS, or a canned line) and the
 sender that plays it out to the call, with the reply's :class:`ReplyLedger` between them.
 
-State: ``PLAYING`` (audio goes out as it is synthesised) -> ``HELD`` by a barge-in (nothing is sent,
-generation goes on) -> ``PLAYING`` again after a false interruption, from the first unheard word; or
-``ENDED`` (played out, failed or cancelled). :meth:`AgentReply.barge_in` is the one way in to
-``HELD``; what the caller heard is frozen there until :meth:`~AgentReply.resume`.
+State: a speculative reply starts ``PENDING`` (generating and synthesising, nothing sent, until the
+caller's turn is confirmed over: :meth:`AgentReply.release`); then ``PLAYING`` (audio goes out as it is
+synthesised) -> ``HELD`` by a barge-in (nothing is sent, generation goes on) -> ``PLAYING`` again after
+a false interruption, from the first unheard word; or ``ENDED`` (played out, failed or cancelled).
+:meth:`AgentReply.barge_in` is the one way in to ``HELD``; what the caller heard is frozen there until
+:meth:`~AgentReply.resume`.
 
 Task ownership: a reply owns its ``send`` task and, for an LLM answer, its ``generate`` task;
 :meth:`AgentReply.cancel` cancels them and waits for them, which cancels the reply's model requests (one per LLM turn, one per
@@ -41,6 +43,7 @@ FALLBACK_RATE = 16_000  # the rate to flush at when nothing was synthesised
 
 
 class ReplyState(Enum):
+    PENDING = "pending"  # speculative: generating, nothing sent until released
     PLAYING = "playing"  # audio goes out as it is synthesised
     HELD = "held"  # the caller barged in: nothing is sent; generation goes on
     ENDED = "ended"  # played out, failed or cancelled
@@ -73,11 +76,14 @@ class AgentReply:
         post: Callable[[Event], None],
         marks: TurnMarks,
         now_ms: Callable[[], float],
+        speculative: bool = False,
     ) -> None:
         self.reply_id = reply_id
         self.ledger = ReplyLedger()
-        self.state = ReplyState.PLAYING
+        self.state = ReplyState.PENDING if speculative else ReplyState.PLAYING
         self.failed = False
+        self.llm_tokens = 0  # generated so far (what a cancelled speculation wasted)
+        self.audio_sent = False  # some of it went out to the call
         self._request_prefix = f"{call_sid}-r{reply_id}"
         self._output = output
         self._post = post
@@ -112,6 +118,11 @@ class AgentReply:
             self._tasks.append(asyncio.create_task(self._guard(generation), name=name))
         name = f"{self._request_prefix}-send"
         self._tasks.append(asyncio.create_task(self._guard(self._send()), name=name))
+
+    def release(self) -> None:
+        """The caller's turn is over: send the speculative reply (its audio is often ready)."""
+        if self.state is ReplyState.PENDING:
+            self._set_state(ReplyState.PLAYING)
 
     # ---- barge-in ----------------------------------------------------------------------------
 
@@ -175,7 +186,8 @@ class AgentReply:
         try:
             async for delta in models.generate(prompt, request_id=f"{self._request_prefix}-llm"):
                 self._marks.mark(Stage.LLM_FIRST_TOKEN, self._now_ms())
-                for chunk in chunker.push(delta):
+                self.llm_tokens += delta.tokens
+                for chunk in chunker.push(delta.text):
                     chunks.put_nowait(chunk)
             for chunk in chunker.flush():
                 chunks.put_nowait(chunk)
@@ -258,6 +270,7 @@ class AgentReply:
             )
             if first:
                 first = False
+                self.audio_sent = True
                 self._marks.mark(Stage.FIRST_BYTE_SENT, self._now_ms())
                 self._post(FirstAudioOut(self.reply_id))
 

@@ -3,12 +3,18 @@ models (Triton unless given), the canned lines and the metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from orchestrator import params
+from orchestrator.conversation.prompts import Role, Turn, build_prompt
 from orchestrator.engine.canned_lines import CannedLines, line_texts
 from orchestrator.engine.metrics import ConversationMetrics
 from orchestrator.engine.models import Models
-from orchestrator.engine.triton_models import TritonModels
+from orchestrator.engine.triton_models import TTS_MODEL, TritonModels
 from orchestrator.settings import Settings, system_prompt
+
+log = logging.getLogger(__name__)
 
 
 class ConversationServices:
@@ -27,6 +33,29 @@ class ConversationServices:
             models if models is not None else TritonModels(settings, self.metrics.observe_request)
         )
         self.canned = CannedLines(line_texts(settings))
+
+    async def warm_up(self, retry_s: float = 2.0) -> None:
+        """Before the first caller, for the models /readyz requires: the canned lines synthesised
+        (tts) and one LLM answer (its first request is the slow one), so that no caller pays for
+        either. Retries until the models answer."""
+        required = set(self.settings.required_models)
+        # Polling a remote server that may still be loading: there is no event to wait on.
+        while TTS_MODEL in required and not await self.canned.prepare(self.models):  # noqa: ASYNC110
+            await asyncio.sleep(retry_s)
+        while self.settings.llm_model in required and not await self._llm_answers():  # noqa: ASYNC110
+            await asyncio.sleep(retry_s)
+        log.info("warm: %s", ", ".join(sorted(required)))
+
+    async def _llm_answers(self) -> bool:
+        fmt, system = self.settings.llm_prompt_format, self.system_prompt
+        prompt = build_prompt(fmt, system, [Turn(Role.USER, "Hello?")])
+        try:
+            async for _ in self.models.generate(prompt, request_id="warm-up"):
+                break  # the first token is the warm-up; closing the stream cancels the rest
+        except Exception as exc:
+            log.warning("LLM warm-up failed: %s", exc)
+            return False
+        return True
 
     async def aclose(self) -> None:
         await self.models.aclose()

@@ -15,7 +15,7 @@ from orchestrator import params
 from orchestrator.engine.models import FloatArray, VadSession
 from orchestrator.settings import Settings
 from orchestrator.triton.connection import connect
-from orchestrator.triton.llm_client import LlmClient
+from orchestrator.triton.llm_client import LlmClient, LlmDelta
 from orchestrator.triton.request import RequestObserver
 from orchestrator.triton.stt_client import SttClient
 from orchestrator.triton.tts_client import ContextTurn, SpeechChunk, TtsClient
@@ -70,9 +70,9 @@ class TritonModels:
         transcript = await self._connected().stt.transcribe(audio, prompt, request_id=request_id)
         return transcript.text
 
-    async def generate(self, prompt: str, request_id: str) -> AsyncIterator[str]:
+    async def generate(self, prompt: str, request_id: str) -> AsyncIterator[LlmDelta]:
         async for delta in self._connected().llm.stream(prompt, request_id=request_id):
-            yield delta.text
+            yield delta
 
     async def speak(
         self, text: str, context: Sequence[ContextTurn], request_id: str

@@ -62,9 +62,8 @@ class SamplingOptions:
 @dataclass(frozen=True)
 class LlmDelta:
     text: str
-    finish_reason: str | None = (
-        None  # set on the last delta: "stop" (end of turn) or "length" (cap)
-    )
+    finish_reason: str | None = None  # set on the last delta: "stop" (end of turn) or "length"
+    tokens: int = 0  # tokens generated in this delta
 
 
 @dataclass(frozen=True)
@@ -107,7 +106,12 @@ class LlmClient:
             async for result in responses:
                 reason = output_text(result, "finish_reason")
                 done = reason not in ("", "None")
-                yield LlmDelta(output_text(result, "text_output"), reason if done else None)
+                tokens = result.as_numpy("num_output_tokens")
+                yield LlmDelta(
+                    output_text(result, "text_output"),
+                    reason if done else None,
+                    int(tokens.sum()) if tokens is not None else 0,
+                )
         except TritonRequestError as exc:
             raise LlmError(str(exc)) from None
         finally:
@@ -137,4 +141,5 @@ class LlmClient:
             text_tensor("sampling_parameters", sampling.to_json()),
             tensor("exclude_input_in_output", np.array([True], dtype=bool)),
             tensor("return_finish_reason", np.array([True], dtype=bool)),
+            tensor("return_num_output_tokens", np.array([True], dtype=bool)),
         ]

@@ -135,10 +135,12 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
     assert cancelled, f"no server-side cancellation logged for {prefix}"
 
 
-async def test_a_cough_does_not_interrupt(triton: TritonServer, recordings: Path) -> None:
+async def test_a_cough_over_the_agent_pauses_at_most_and_the_reply_is_heard_whole(
+    triton: TritonServer, recordings: Path
+) -> None:
     settings = cpu_call_settings(triton.grpc_url, recordings, llm_max_tokens=48)
     sid = "CA000000000000000000000000000000c3"
-    phone = await call(
+    await call(
         conversation_app(settings),
         sid,
         [
@@ -150,7 +152,78 @@ async def test_a_cough_does_not_interrupt(triton: TritonServer, recordings: Path
             agent_turns(recordings, sid, 2),
         ],
     )
-    assert phone.log.clears == []
     record = CallRecord.load(recordings, sid)
     reply = record.of("agent_turn")[-1]
     assert reply["complete"] and not reply["interrupted"], record.transcript()
+    assert record.of("reply_cancelled") == [] and len(record.of("user_turn")) == 1
+    # A clear the cough caused was repaired: the reply resumed where it was cut.
+    assert len(record.of("reply_resumed")) == len(record.of("barge_in"))
+    heard = " ".join(c["text"] for c in record.of("tts_chunk", reply_id=reply["reply_id"]))
+    assert words(reply["text"]) == words(heard)
+
+
+async def test_a_caller_who_pauses_mid_sentence_gets_one_answer_to_the_whole_sentence(
+    triton: TritonServer, recordings: Path
+) -> None:
+    """The pause is transcribed and a reply started at once; the caller goes on: that reply is
+    cancelled on the server (its stream ended CANCELLED on our side) and the whole sentence gets
+    the one answer."""
+    settings = cpu_call_settings(
+        triton.grpc_url,
+        recordings,
+        turn_end_long_ms=20_000,  # the pause below is mid-thought, however slow the CPU
+        llm_max_tokens=100,
+        llm_min_tokens=80,  # the speculative reply is still generating when the caller goes on
+    )
+    sid = "CA000000000000000000000000000000d4"
+    app = conversation_app(settings)
+    async with dialled(app, sid) as phone:
+        await run_steps(
+            phone,
+            [
+                agent_turns(recordings, sid, 1),
+                Say("My phone number is"),
+                logged(recordings, sid, "reply_started", speculative=True),  # held
+                Say("five five five, one two three four. Thank you."),
+                agent_turns(recordings, sid, 2),
+            ],
+        )
+
+    record = CallRecord.load(recordings, sid)
+    (user_turn,) = record.of("user_turn")  # one turn: the whole sentence
+    assert words(user_turn["text"])[:3] == ["my", "phone", "number"], user_turn
+    assert len(record.of("agent_turn")) == 2 and record.of("reply_cancelled")
+    (timings,) = record.of("turn_timings")
+    assert timings["speculation"]["replies_cancelled"] >= 1
+    # Client side: the speculative LLM stream ended with gRPC status CANCELLED ...
+    labels = {"model": "llm", "outcome": "cancelled"}
+    assert app.state.metrics.registry.get_sample_value("cc_model_requests_total", labels) >= 1
+    # ... and the server says so.
+    cancelled_id = f"{sid}-r{record.of('reply_cancelled')[0]['reply_id']}-llm"
+    assert f"llm request '{cancelled_id}' ended: cancelled" in triton.log_path.read_text()
+
+
+async def test_a_caller_who_stops_hears_the_reply_as_soon_as_the_turn_is_over(
+    triton: TritonServer, recordings: Path
+) -> None:
+    """A question: the short end-of-turn silence, then the reply's first audio as soon as it exists."""
+    settings = cpu_call_settings(triton.grpc_url, recordings, llm_max_tokens=32)
+    sid = "CA000000000000000000000000000000e5"
+    await call(
+        conversation_app(settings),
+        sid,
+        [
+            agent_turns(recordings, sid, 1),
+            Say("What time do you open?"),
+            agent_turns(recordings, sid, 2),
+        ],
+    )
+    (timings,) = CallRecord.load(recordings, sid).of("turn_timings")
+    assert timings["end_of_turn_ms"] >= settings.turn_end_short_ms
+    # First audio out = end of turn + what the reply still lacked then (+ the send itself).
+    lacked = timings["held_ms"] == 0
+    ready_ms = max(timings["end_of_turn_ms"], timings["end_to_end_ms"] - timings["first_byte_ms"])
+    assert (
+        lacked or timings["end_to_end_ms"] - timings["end_of_turn_ms"] == timings["first_byte_ms"]
+    )
+    assert timings["end_to_end_ms"] - ready_ms < 100

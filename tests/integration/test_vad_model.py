@@ -53,9 +53,7 @@ async def stream_probabilities(
 
 
 def segments(probs: np.ndarray) -> list[tuple[float, float]]:
-    segmenter = SpeechSegmenter(
-        SegmenterParams(threshold=0.5, min_speech_ms=96, min_silence_ms=500)
-    )
+    segmenter = SpeechSegmenter(SegmenterParams(threshold=0.5, min_speech_ms=96, pause_ms=500))
     events = segmenter.push_many([float(p) for p in probs]) + segmenter.flush()
     return [(e.onset_ms / 1000, e.end_ms / 1000) for e in events if isinstance(e, SpeechEnded)]
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from orchestrator.call_handler import CallInfo, ChunkPlayout, JsonValue, StopReason
 from orchestrator.engine.conversation import ConversationEngine
 from orchestrator.engine.models import FloatArray
+from orchestrator.triton.llm_client import LlmDelta
 from orchestrator.triton.tts_client import ContextTurn, SpeechChunk
 from orchestrator.twilio.playout import MarkOutcome, PlayoutTracker
 
@@ -62,6 +63,7 @@ class FakeModels:
     llm_gates: list[asyncio.Event] = field(default_factory=list)  # per reply, after its 1st delta
     tts_gate: asyncio.Event | None = None
     requests: list[str] = field(default_factory=list)  # request ids, in order
+    prompts: list[str] = field(default_factory=list)  # LLM prompts, in order
     cancelled: list[str] = field(default_factory=list)  # request ids whose stream was cancelled
     speaker_id: int = 0
 
@@ -76,13 +78,14 @@ class FakeModels:
                 await self.stt_gates.pop(0).wait()
             return self.transcripts.pop(0)
 
-    async def generate(self, prompt: str, request_id: str) -> AsyncIterator[str]:
+    async def generate(self, prompt: str, request_id: str) -> AsyncIterator[LlmDelta]:
         self.requests.append(request_id)
+        self.prompts.append(prompt)
         deltas = self.answers.pop(0)
         gate = self.llm_gates.pop(0) if self.llm_gates else None
         with self._cancellation(request_id):
             for index, delta in enumerate(deltas):
-                yield delta
+                yield LlmDelta(delta, tokens=len(delta.split()))
                 if index == 0 and gate is not None:
                     await gate.wait()
 

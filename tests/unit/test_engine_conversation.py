@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from engine_fakes import Call, FakeClock, FakeModels, FakePhone, silence, speech
 
+from orchestrator.conversation.turn_taking import CannedLine
 from orchestrator.engine.conversation import ConversationEngine
 from orchestrator.engine.services import ConversationServices
 from orchestrator.settings import Settings
@@ -19,9 +21,9 @@ pytestmark = pytest.mark.timeout(20)
 
 
 @contextlib.asynccontextmanager
-async def started(models: FakeModels) -> AsyncIterator[Call]:
+async def started(models: FakeModels, **settings: Any) -> AsyncIterator[Call]:
     """A call whose greeting has been heard in full; stopped on the way out."""
-    services = ConversationServices(Settings(greeting_text=GREETING), models)
+    services = ConversationServices(Settings(greeting_text=GREETING, **settings), models)
     clock = FakeClock()
     call = Call(ConversationEngine(services, clock), clock, FakePhone(clock))
     await call.start()
@@ -50,9 +52,10 @@ async def test_a_turn_is_transcribed_answered_played_and_committed() -> None:
     )
     (timings,) = phone.of("turn_timings")
     stages = ("endpointing_ms", "stt_ms", "reply_start_ms", "llm_ttft_ms", "llm_first_phrase_ms")
-    stages += ("tts_first_audio_ms", "first_byte_ms")
+    stages += ("tts_first_audio_ms", "held_ms", "first_byte_ms")
     assert sum(timings[s] for s in stages) == pytest.approx(timings["end_to_end_ms"])
-    assert 400 <= timings["endpointing_ms"] <= 500  # the end-of-turn silence, on the fake clock
+    assert 200 <= timings["endpointing_ms"] <= 260  # the pause, on the fake clock
+    assert timings["end_of_turn_ms"] >= 250  # a question: the short end-of-turn silence
     assert models.cancelled == []
 
 
@@ -101,26 +104,28 @@ async def test_noise_over_the_agent_pauses_then_resumes_from_the_first_unheard_w
     assert models.cancelled == []
 
 
-async def test_each_utterance_keeps_its_own_stage_times() -> None:
-    """The first transcript arrives after the second utterance ended: the reply's STT time is the
-    second utterance's own (before, it was measured to whichever transcript came first)."""
+async def test_a_resumed_turn_is_transcribed_again_and_timed_from_its_own_pause() -> None:
+    """The caller pauses (a transcription starts) and goes on: that transcription is cancelled, the
+    whole turn is transcribed at the next pause, and the reply's STT time is that one's."""
     first, second = asyncio.Event(), asyncio.Event()
     models = FakeModels(
-        transcripts=["I'd like a table.", "For two, please."],
+        transcripts=["I'd like a table for two, please."],
         answers=[["Sure."]],
         stt_gates=[first, second],
     )
     async with started(models) as call:
-        await call.feed(speech(600) + silence(480) + speech(600) + silence(480))
+        await call.feed(speech(600) + silence(300) + speech(600) + silence(300))
         first.set()
         await call.feed(silence(200))
         second.set()
         await call.until(lambda: call.phone.of("turn_timings"))
 
+    assert any(r.endswith("-u2") for r in models.cancelled), models.cancelled
     (timings,) = call.phone.of("turn_timings")
-    assert 200 <= timings["stt_ms"] <= 300
+    assert 270 <= timings["stt_ms"] <= 340  # from the second pause: 100 + 200 ms of waiting
+    assert timings["speculation"]["transcriptions_cancelled"] == 1
     texts = [e["text"] for e in call.phone.of("user_turn")]
-    assert texts == ["I'd like a table.", "For two, please."]
+    assert texts == ["I'd like a table for two, please."]
 
 
 async def test_start_returns_before_the_canned_lines_are_synthesised() -> None:
@@ -148,3 +153,59 @@ async def test_stop_cancels_the_reply_and_every_task_of_the_call() -> None:
         await call.until(lambda: any(r.endswith("-llm") for r in models.requests))
     # started() asserts no task of the call is left.
     assert any(r.endswith("-llm") for r in models.cancelled)
+
+
+async def test_the_reply_is_prepared_in_the_silence_and_sent_once_the_turn_is_over() -> None:
+    models = FakeModels(transcripts=["What time do you open?"], answers=[["We open at nine."]])
+    # An end-of-turn silence well past the pause (the models here answer at once).
+    async with started(models, turn_end_short_ms=600) as call:
+        greeting_ms = call.phone.sent_ms
+        await call.feed(speech(800) + silence(300))  # the pause: transcribed, reply prepared
+        assert any(r.endswith("-tts0") for r in models.requests)
+        assert call.phone.sent_ms == greeting_ms
+        assert "What time do you open?" in models.prompts[-1]  # not yet in the history
+        assert call.phone.of("user_turn") == []
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+
+    (timings,) = call.phone.of("turn_timings")
+    assert timings["held_ms"] > 0  # its audio waited for the end of the turn
+    assert (
+        timings["speculation"]["replies_started"] == timings["speculation"]["replies_adopted"] == 1
+    )
+    assert call.phone.of("agent_turn")[1]["text"] == "We open at nine."
+
+
+async def test_a_caller_who_goes_on_gets_one_answer_to_the_whole_sentence() -> None:
+    models = FakeModels(
+        transcripts=["I'd like a table and", "I'd like a table and a high chair."],
+        answers=[["Sure, a table."], ["Of course, a table and a high chair."]],
+    )
+    async with started(models) as call:
+        greeting_ms = call.phone.sent_ms
+        await call.feed(speech(700) + silence(500))  # mid-thought: the reply waits, held
+        await call.feed(speech(600) + silence(300))  # ... and the caller goes on
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+        first_reply_sent = call.phone.sent_ms - greeting_ms
+
+    phone = call.phone
+    assert [e["text"] for e in phone.of("user_turn")] == ["I'd like a table and a high chair."]
+    assert phone.of("agent_turn")[1]["text"] == "Of course, a table and a high chair."
+    assert phone.of("reply_cancelled") and first_reply_sent > 0
+    # Nothing of the cancelled speculation reached the caller or the history.
+    assert "Sure, a table." not in models.prompts[-1]
+    (timings,) = phone.of("turn_timings")
+    speculation = timings["speculation"]
+    assert speculation["replies_started"] == 2 and speculation["replies_cancelled"] == 1
+    assert speculation["wasted_llm_tokens"] == 3 and speculation["wasted_tts_ms"] > 0
+
+
+async def test_warm_up_synthesises_the_canned_lines_and_has_the_llm_answer_once() -> None:
+    models = FakeModels(answers=[["Hi there."]])
+    settings = Settings(greeting_text=GREETING, required_models=["silero_vad", "stt", "llm", "tts"])
+    services = ConversationServices(settings, models)
+    await asyncio.wait_for(services.warm_up(), 2.0)
+    assert [r for r in models.requests if r.startswith("line-")]  # the canned lines
+    assert (
+        "warm-up" in models.requests and "warm-up" in models.cancelled
+    )  # first token, then closed
+    assert services.canned.get(CannedLine.GREETING).text == GREETING

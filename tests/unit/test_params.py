@@ -14,13 +14,13 @@ from orchestrator.twilio.outbound_stream import OutboundOptions
 
 def test_turn_params_from_settings() -> None:
     settings = Settings(
-        vad_min_silence_ms=350,
+        vad_pause_ms=350,
         turn_interrupt_min_speech_ms=250,
         turn_goodbye_phrases=["See you"],
         greeting_text=" ",
     )
     turn = params.turn_params(settings)
-    assert turn.segmenter.min_silence_ms == 350
+    assert turn.segmenter.pause_ms == 350
     assert turn.interrupt_min_speech_ms == 250
     assert turn.is_goodbye("OK, see you!") and not turn.is_goodbye("bye")
     assert not turn.greet

@@ -6,7 +6,7 @@ from orchestrator.conversation.speech_segmenter import (
     SpeechStarted,
 )
 
-PARAMS = SegmenterParams(threshold=0.5, min_speech_ms=96, min_silence_ms=320)
+PARAMS = SegmenterParams(threshold=0.5, min_speech_ms=96, pause_ms=320)
 
 
 def windows(ms: int) -> int:

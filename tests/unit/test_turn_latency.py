@@ -27,6 +27,7 @@ def timing(caller_stopped: float, **stages: float) -> dict[str, float]:
         "llm_ttft_ms": 500.0,
         "llm_first_phrase_ms": 400.0,
         "tts_first_audio_ms": 250.0,
+        "held_ms": 0.0,
         "first_byte_ms": 3.0,
         **stages,
     }
@@ -61,7 +62,7 @@ def test_turns_and_barge_ins_of_a_call() -> None:
     arrivals = [101.0, 106.9, 107.0, 107.1, 112.0, 112.02]
     clears = [108.6]
     timings = [timing(110.03), timing(104.98)]  # out of order: matched by time, not position
-    latencies, barge_ins = call_latencies("CA1", turns, arrivals, clears, timings, START)
+    latencies, barge_ins, _ = call_latencies("CA1", turns, arrivals, clears, timings, START)
 
     assert [t.text for t in latencies] == ["first", "interrupting"]  # no reply to the third
     first, second = latencies
@@ -81,7 +82,9 @@ def test_turns_and_barge_ins_of_a_call() -> None:
 def test_audio_of_the_cut_reply_is_not_the_answer() -> None:
     turns = [CallerTurn("interrupting", onset=108.0, voiced_end=110.0, over_agent=True)]
     arrivals = [109.0, 110.2, 112.0]  # the old reply until the clear at 110.4, then the answer
-    latencies, barge_ins = call_latencies("CA1", turns, arrivals, [110.4], [timing(110.0)], START)
+    latencies, barge_ins, _ = call_latencies(
+        "CA1", turns, arrivals, [110.4], [timing(110.0)], START
+    )
     assert latencies[0].voice_to_voice_s == pytest.approx(2.0)
     assert barge_ins[0].latency_s == pytest.approx(2.4)
 
@@ -89,9 +92,9 @@ def test_audio_of_the_cut_reply_is_not_the_answer() -> None:
 def test_a_timing_too_far_from_the_caller_is_not_matched() -> None:
     turns = [CallerTurn("q", onset=103.0, voiced_end=105.0, over_agent=False)]
     for stopped in (103.9, 110.5):  # before the caller stopped; long after (a later turn's)
-        latencies, _ = call_latencies("CA1", turns, [107.0], [], [timing(stopped)], START)
+        latencies, _, _ = call_latencies("CA1", turns, [107.0], [], [timing(stopped)], START)
         assert latencies[0].stages_ms is None
-    latencies, _ = call_latencies("CA1", turns, [109.4], [], [timing(107.5)], START)
+    latencies, _, _ = call_latencies("CA1", turns, [109.4], [], [timing(107.5)], START)
     assert latencies[0].stages_ms is not None  # the VAD's clock lagged 2.5 s behind
 
 
@@ -100,7 +103,7 @@ def test_summary_figures_and_overhead_ratio() -> None:
     arrivals = [104.0 + 10 * i for i in range(4)]
     timings = [timing(102.0 + 10 * i) for i in range(4)]
     clears = [110.5, 130.7]
-    latencies, barge_ins = call_latencies("CA1", turns, arrivals, clears, timings, START)
+    latencies, barge_ins, _ = call_latencies("CA1", turns, arrivals, clears, timings, START)
     figures = summarise(latencies, barge_ins)
     assert figures["turns"] == 4 and figures["turns_without_llm_reply"] == 0
     assert figures["voice_to_voice"]["p50_ms"] == pytest.approx(2000.0)
@@ -117,7 +120,7 @@ def test_summary_without_turns() -> None:
     figures = summarise([], [])
     assert figures["turns"] == 0 and "voice_to_voice" not in figures
     turns = [CallerTurn("q", onset=103.0, voiced_end=105.0, over_agent=False)]
-    apology, _ = call_latencies("CA1", turns, [107.0], [], [], START)  # no turn_timings
+    apology, _, _ = call_latencies("CA1", turns, [107.0], [], [], START)  # no turn_timings
     figures = summarise(apology, [])
     assert figures["turns"] == 0 and figures["turns_without_llm_reply"] == 1
     assert figures["barge_in"] == {"attempts": 0, "cleared": 0}
@@ -149,3 +152,34 @@ def test_reply_committed_waits_for_the_reply_to_the_last_utterance() -> None:
         {"t_ms": 10000.0, "event": "agent_turn", "reply_id": 6},
     ]
     assert reply_committed(apology, said_ms=5000.0)
+
+
+def test_noise_over_the_agent_counts_false_clears_and_is_not_a_turn() -> None:
+    turns = [
+        CallerTurn("Tell me about the menu.", onset=103.0, voiced_end=105.0, over_agent=False),
+        CallerTurn("Mm-hmm.", onset=108.0, voiced_end=108.4, over_agent=True),
+    ]
+    timings = [
+        timing(105.0, speculation_ms=300.0, end_of_turn_ms=400.0)
+        | {"speculation": {"replies_started": 1, "replies_cancelled": 1, "wasted_llm_tokens": 7}}
+    ]
+    latencies, barge_ins, noises = call_latencies(
+        "CA1",
+        turns,
+        [107.0, 110.0],
+        [108.2, 111.1],  # the backchannel cleared; the cough at 111.0 too
+        timings,
+        START,
+        coughs_over_agent=[111.0, 115.0],
+        is_backchannel=lambda text: text == "Mm-hmm.",
+    )
+    assert [t.text for t in latencies] == ["Tell me about the menu."] and barge_ins == []
+    assert sorted((n.kind, n.cleared) for n in noises) == [
+        ("Mm-hmm.", True),
+        ("cough", False),
+        ("cough", True),
+    ]
+    figures = summarise(latencies, barge_ins, noises)
+    assert figures["false_clears"] == {"noise_over_agent": 3, "cleared": 2, "rate": 0.667}
+    assert figures["speculation"]["wasted_llm_tokens"] == 7
+    assert figures["end_of_turn"]["speculation_ms"]["p50_ms"] == 300.0

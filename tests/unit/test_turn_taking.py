@@ -14,8 +14,10 @@ from orchestrator.conversation.turn_taking import (
     Action,
     CallerHungUp,
     CallerSpeech,
+    CallerTurn,
     CallStarted,
     CancelReply,
+    CancelTranscription,
     CannedLine,
     CommitAssistantTurn,
     CommitUserTurn,
@@ -25,6 +27,7 @@ from orchestrator.conversation.turn_taking import (
     PendingTranscription,
     Phase,
     PlaybackDone,
+    ReleaseReply,
     Reply,
     ReplyFailed,
     ResumeReply,
@@ -41,7 +44,10 @@ from orchestrator.conversation.turn_taking import (
     step,
 )
 
-P = TurnParams()  # interrupt at 400 ms; STT 3 s, first audio 5 s, silence 30 s, closing 15 s
+# The table runs at a 400 ms interrupt threshold (a setting); the default, 0, clears as soon as the
+# VAD confirms speech (the P0 cases). STT 3 s, first audio 5 s, silence 30 s, closing 15 s.
+P = replace(TurnParams(), interrupt_min_speech_ms=400.0)
+P0 = TurnParams()
 NOW = 10_000.0
 
 
@@ -61,7 +67,12 @@ TRANSCRIBING = TurnState(
     Phase.PROCESSING, pending=(PendingTranscription(5, 9_900),), quiet_since_ms=9_900, next_id=6
 )
 ANSWERING = TurnState(
-    Phase.PROCESSING, reply=Reply(5, None, 9_900), quiet_since_ms=9_900, unanswered=True, next_id=6
+    Phase.PROCESSING,
+    reply=Reply(5, None, 9_900, utterance_id=4),
+    quiet_since_ms=9_900,
+    unanswered=True,
+    answering=4,
+    next_id=6,
 )
 ANSWERING_CALLER = replace(ANSWERING, caller_speech=CallerSpeech(9_500, 9_950))
 GREETING = TurnState(Phase.PROCESSING, reply=Reply(5, CannedLine.GREETING, 9_900), next_id=6)
@@ -77,6 +88,23 @@ INTERRUPTED = TurnState(
 JUDGING = replace(  # interrupting speech ended; its transcript decides
     INTERRUPTED, caller_speech=None, pending=(PendingTranscription(6, 9_900),), next_id=7
 )
+# A pause: the caller's turn so far is being transcribed; they stopped at 9 800 (silence 200 at NOW).
+PAUSED = TurnState(
+    Phase.PROCESSING,
+    pending=(PendingTranscription(5, 9_900),),
+    turn=CallerTurn(1_000, 9_800, 5),
+    quiet_since_ms=9_900,
+    next_id=6,
+)
+QUESTION = "What time do you open?"
+SPECULATING = replace(
+    PAUSED,
+    pending=(),
+    turn=CallerTurn(1_000, 9_800, 5, QUESTION),
+    reply=Reply(6, None, 9_950, released=False, utterance_id=5),
+    next_id=7,
+)
+SPECULATING_MID = replace(SPECULATING, turn=CallerTurn(1_000, 9_800, 5, "My number is 555"))
 CLOSING = TurnState(Phase.CLOSING, reply=Reply(5, CannedLine.CLOSING, 9_000), next_id=6)
 ENDED = TurnState(Phase.ENDED, next_id=6)
 
@@ -182,7 +210,7 @@ CASES = [
         TRANSCRIBING,
         TranscriptReady(5, " What time is it? "),
         Phase.PROCESSING,
-        (CommitUserTurn(5, "What time is it?"), StartReply(6)),
+        (CommitUserTurn(5, "What time is it?"), StartReply(6, 5)),
     ),
     Case("transcribing-empty-listen", TRANSCRIBING, TranscriptReady(5, "  "), Phase.LISTENING),
     Case(
@@ -190,7 +218,7 @@ CASES = [
         TRANSCRIBING,
         TranscriptReady(5, "mhm"),
         Phase.PROCESSING,
-        (CommitUserTurn(5, "mhm"), StartReply(6)),
+        (CommitUserTurn(5, "mhm"), StartReply(6, 5)),
     ),
     Case(
         "transcribing-goodbye-closes",
@@ -340,7 +368,7 @@ CASES = [
             CancelReply(5),
             CommitAssistantTurn(5, interrupted=True),
             CommitUserTurn(6, "wait, no"),
-            StartReply(7),
+            StartReply(7, 6),
         ),
     ),
     Case("speaking-late-backchannel", SPEAKING_LATE_STT, TranscriptReady(6, "mhm"), Phase.SPEAKING),
@@ -394,7 +422,7 @@ CASES = [
             CancelReply(5),
             CommitAssistantTurn(5, interrupted=True),
             CommitUserTurn(6, "Hold on, what about Tuesday?"),
-            StartReply(7),
+            StartReply(7, 6),
         ),
     ),
     Case(
@@ -460,6 +488,73 @@ CASES = [
         Phase.ENDED,
         (CancelReply(5), CommitAssistantTurn(5, interrupted=True)),
     ),
+    # PROCESSING: a pause, the turn so far transcribed and a reply prepared before the turn is over
+    Case(
+        "paused-words-speculate",
+        PAUSED,
+        TranscriptReady(5, QUESTION),
+        Phase.PROCESSING,
+        (StartReply(6, 5, QUESTION),),
+    ),
+    Case(
+        "paused-words-after-the-silence-confirm",
+        PAUSED,
+        TranscriptReady(5, QUESTION),
+        Phase.PROCESSING,
+        (CommitUserTurn(5, QUESTION), StartReply(6, 5)),
+        now=10_050,
+    ),
+    Case("paused-goodbye-waits", PAUSED, TranscriptReady(5, "OK, bye!"), Phase.PROCESSING),
+    Case("paused-noise-listens", PAUSED, TranscriptReady(5, ""), Phase.LISTENING),
+    Case(
+        "paused-caller-resumes-cancels-stt",
+        PAUSED,
+        STARTED,
+        Phase.LISTENING,
+        (CancelTranscription(5),),
+    ),
+    Case(
+        "speculating-silence-confirms-releases",
+        SPECULATING,
+        Tick(),
+        Phase.PROCESSING,
+        (CommitUserTurn(5, QUESTION), ReleaseReply(6)),
+        now=10_050,
+    ),
+    ignored("speculating-silence-too-short", SPECULATING, Tick()),
+    ignored("speculating-mid-thought-waits-longer", SPECULATING_MID, Tick(), now=10_700),
+    Case(
+        "speculating-mid-thought-long-silence",
+        SPECULATING_MID,
+        Tick(),
+        Phase.PROCESSING,
+        (CommitUserTurn(5, "My number is 555"), ReleaseReply(6)),
+        now=10_800,
+    ),
+    Case(
+        "speculating-caller-resumes-cancels-reply",
+        SPECULATING,
+        STARTED,
+        Phase.LISTENING,
+        (CancelReply(6),),
+    ),
+    ignored("speculating-first-audio-held", SPECULATING, FirstAudioOut(6)),
+    Case(
+        "speculating-reply-failed-dropped",
+        SPECULATING,
+        ReplyFailed(6),
+        Phase.PROCESSING,
+        (CancelReply(6),),
+    ),
+    Case("speculating-hangup", SPECULATING, CallerHungUp(), Phase.ENDED, (CancelReply(6),)),
+    Case(
+        "speaking-speech-confirmed-clears-at-once",
+        SPEAKING,
+        STARTED,
+        Phase.INTERRUPTED,
+        (SendClear(5),),
+        params=P0,
+    ),
     # CLOSING
     ignored("closing-call-again", CLOSING, CallStarted()),
     ignored("closing-tick", CLOSING, Tick()),
@@ -511,7 +606,7 @@ def test_barge_in_confirmed_keeps_no_words_unheard_and_answers_the_caller() -> N
     assert cancelled.unanswered and cancelled.reply is None
     ended = step(cancelled, speech(700), NOW + 400, P)
     later = step(ended.state, TranscriptReady(6, ""), NOW + 500, P)
-    assert later.actions == (StartReply(7),)
+    assert later.actions == (StartReply(7, 4),)
 
 
 @pytest.mark.parametrize(
@@ -560,7 +655,7 @@ def test_scripted_call_with_cough_false_interruption_and_barge_in() -> None:
     )
     assert call.at(4_550, TranscriptReady(2, "Do you open on Sunday?")) == (
         CommitUserTurn(2, "Do you open on Sunday?"),
-        StartReply(3),
+        StartReply(3, 2),
     )
     call.at(4_900, FirstAudioOut(3))
 
@@ -580,7 +675,7 @@ def test_scripted_call_with_cough_false_interruption_and_barge_in() -> None:
         CancelReply(3),
         CommitAssistantTurn(3, True),
         CommitUserTurn(5, "Sorry, I meant Saturday."),
-        StartReply(6),
+        StartReply(6, 5),
     )
     # The clear reached Twilio 400 ms after the caller began (threshold), measured on the clock.
     clear_at = next(t for t, a in call.log if a == SendClear(3) and t > 8_000)
@@ -589,7 +684,7 @@ def test_scripted_call_with_cough_false_interruption_and_barge_in() -> None:
     call.at(9_900, FirstAudioOut(6))
     call.at(12_000, PlaybackDone(6))
     assert call.caller_speaks(13_000, 13_500)
-    assert call.at(13_700, TranscriptReady(7, "Great, thanks, bye.")) == (
+    assert call.at(14_000, TranscriptReady(7, "Great, thanks, bye.")) == (
         CommitUserTurn(7, "Great, thanks, bye."),
         SpeakLine(8, CannedLine.CLOSING),
     )
@@ -662,8 +757,87 @@ def test_invariants_hold_for_any_event_stream(script: list[tuple[Event, int]]) -
             case Phase.LISTENING:
                 assert reply is None and not state.pending
             case Phase.PROCESSING:
-                assert (reply is not None and not reply.audio_out) or state.pending
+                waiting = state.pending or state.turn is not None
+                assert (reply is not None and not reply.audio_out) or waiting
             case Phase.SPEAKING | Phase.INTERRUPTED:
                 assert reply is not None and reply.audio_out
             case Phase.CLOSING:
                 assert reply is not None and reply.line is not None
+
+
+# ---- speculation and the early clear (default params) ----------------------------------------------
+
+
+def caller_pauses(call: Call, start_ms: int, end_ms: int) -> list[Action]:
+    """Speech [start, end) then the segmenter's pause (200 ms of silence), with ticks meanwhile."""
+    actions = list(call.at(start_ms + 96, SpeechStarted(start_ms, start_ms + 96)))
+    for now in range(start_ms + 128, end_ms + 200, 32):
+        actions += call.at(now, Tick(0.9 if now <= end_ms else 0.05))
+    actions += call.at(end_ms + 200, SpeechEnded(start_ms, end_ms, end_ms + 200))
+    return actions
+
+
+def greeted() -> Call:
+    call = Call(P0)
+    call.at(0, CallStarted())
+    call.at(150, FirstAudioOut(1))
+    call.at(2_000, PlaybackDone(1))
+    return call
+
+
+def test_a_speculative_reply_is_adopted_when_the_silence_confirms_the_turn() -> None:
+    call = greeted()
+    assert caller_pauses(call, 2_500, 4_000)[-1] == StartTranscription(
+        2, SpeechEnded(2_500, 4_000, 4_200)
+    )
+    # The transcript comes back 220 ms into the silence: the reply starts, held.
+    assert call.at(4_220, TranscriptReady(2, QUESTION)) == (StartReply(3, 2, QUESTION),)
+    assert call.state.reply == Reply(3, None, 4_220, released=False, utterance_id=2)
+    assert call.at(4_230, FirstAudioOut(3)) == ()  # held: its audio cannot be out
+    assert call.at(4_240, Tick(0.05)) == ()
+    # 250 ms after the caller stopped the question is over: committed and released.
+    assert call.at(4_250, Tick(0.05)) == (CommitUserTurn(2, QUESTION), ReleaseReply(3))
+    assert call.at(4_260, FirstAudioOut(3)) == ()
+    assert call.state.phase is Phase.SPEAKING and not call.state.unanswered
+
+
+def test_resumed_speech_drops_the_speculation_and_the_whole_turn_is_transcribed_again() -> None:
+    call = greeted()
+    caller_pauses(call, 2_500, 3_500)
+    assert call.at(3_800, TranscriptReady(2, "I'd like a table and")) == (
+        StartReply(3, 2, "I'd like a table and"),
+    )
+    assert call.at(4_000, Tick(0.05)) == ()  # mid-thought: the long silence applies
+    # The caller goes on: the speculative reply is cancelled, nothing is committed.
+    resumed = caller_pauses(call, 4_100, 5_000)
+    assert resumed[0] == CancelReply(3)
+    assert not any(isinstance(a, CommitUserTurn) for a in resumed)
+    # The new transcription spans the whole turn, from its first word.
+    assert resumed[-1] == StartTranscription(4, SpeechEnded(2_500, 5_000, 5_200))
+    # A changed transcript: a new speculative reply answers the whole sentence.
+    whole = "I'd like a table and a high chair."
+    assert call.at(5_220, TranscriptReady(4, whole)) == (StartReply(5, 4, whole),)
+    assert call.at(5_250, Tick(0.05)) == (CommitUserTurn(4, whole), ReleaseReply(5))
+
+
+def test_the_caller_speaking_while_the_turn_is_transcribed_cancels_that_transcription() -> None:
+    call = greeted()
+    caller_pauses(call, 2_500, 3_500)
+    assert call.at(3_796, SpeechStarted(3_700, 3_796)) == (CancelTranscription(2),)
+    assert call.at(3_900, TranscriptReady(2, "late")) == ()  # superseded: ignored
+
+
+def test_speech_over_the_agent_clears_at_once_and_a_cough_resumes_the_reply() -> None:
+    call = greeted()
+    caller_pauses(call, 2_500, 3_500)
+    call.at(3_800, TranscriptReady(2, QUESTION))
+    call.at(3_800, Tick(0.05))
+    call.at(3_900, FirstAudioOut(3))
+    # A cough: cleared as soon as the VAD confirms speech (96 ms), the reply held meanwhile.
+    assert call.at(4_596, SpeechStarted(4_500, 4_596)) == (SendClear(3),)
+    assert call.state.phase is Phase.INTERRUPTED
+    ended = call.at(4_850, SpeechEnded(4_500, 4_650, 4_850))
+    assert ended == (StartTranscription(4, SpeechEnded(4_500, 4_650, 4_850)),)
+    # No words: the reply resumes from the first unheard word.
+    assert call.at(5_100, TranscriptReady(4, "")) == (ResumeReply(3),)
+    assert call.state.phase is Phase.SPEAKING and call.state.turn is None
