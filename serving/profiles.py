@@ -79,3 +79,12 @@ def _speech_cpu(cache_dir: Path) -> _Contribution:
 
 
 _CPU_CONTRIBUTIONS.append(_speech_cpu)
+
+
+def _shared_cpu(cache_dir: Path) -> _Contribution:
+    """Every model shares the same few cores: OpenMP threads (CTranslate2's, torch's in vLLM) sleep
+    when they wait instead of spinning for the CPU another model needs right then."""
+    return _Contribution(env={"OMP_WAIT_POLICY": "PASSIVE"})
+
+
+_CPU_CONTRIBUTIONS.append(_shared_cpu)

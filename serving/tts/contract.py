@@ -54,9 +54,7 @@ class TtsOptions:
     max_sentence_s: float = 15.0  # CSM stops a sentence here if it has not emitted its end frame
     codec_context_frames: int = 8  # CSM: left context when decoding a chunk (see csm.py)
     temperature: float = 0.9
-    max_concurrent: int = (
-        2  # requests synthesised at once (each its own thread, KV cache, activations)
-    )
+    max_concurrent: int = 2  # requests synthesised at once (each its own thread, KV cache, ...)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ class PiperTtsEngine:
         self.options = options
         voice_path = options.piper_voice or str(packaged_voice_path())
         self._voice: Any = PiperVoice.load(voice_path, use_cuda=options.device == "cuda")
+        if options.device != "cuda":
+            self._voice.session = _cpu_session(voice_path)
         self.sample_rate = int(self._voice.config.sample_rate)
         self._schedule = schedule_for(options, self.sample_rate)
 
@@ -55,3 +57,15 @@ class PiperTtsEngine:
                 yield AudioChunk(audio[start:end], self.sample_rate, span)
                 index += 1
                 start = end
+
+
+def _cpu_session(voice_path: str) -> Any:
+    """Piper's onnxruntime session without spinning: its idle intra-op threads would otherwise
+    spin-wait for work, taking the CPU that the other models on the machine need."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(
+        voice_path, sess_options=options, providers=["CPUExecutionProvider"]
+    )
