@@ -25,6 +25,8 @@ CPU_CALL_SETTINGS: dict[str, Any] = {
     "turn_first_audio_timeout_ms": 30_000,
     "turn_transcription_timeout_ms": 20_000,
     "turn_silence_timeout_ms": 120_000,
+    # As a deployment requires them (triton/Dockerfile): /readyz waits for every model and the warm-up.
+    "required_models": ["silero_vad", "stt", "llm", "tts"],
 }
 
 
