@@ -87,6 +87,7 @@ class Tick:
 class TranscriptReady:
     utterance_id: int
     text: str
+    confidence: float = 1.0  # the STT's mean word probability
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,12 @@ class TurnParams:
     end_of_turn: EndOfTurnParams = field(default_factory=EndOfTurnParams)
     # Caller speech over the agent this long clears its audio (0: as soon as the VAD confirms speech).
     interrupt_min_speech_ms: float = 0.0
+    # Over the agent, a transcript of a few words the STT is this unsure of is taken for noise: Whisper
+    # guesses words into an "mm-hmm" or a cough ("in the month", "go").
+    interrupt_min_confidence: float = 0.5
+    interrupt_confidence_words: int = (
+        3  # ... up to this many words (longer speech is an interruption)
+    )
     # A transcript made only of these is a false interruption (and not a turn while the agent speaks).
     backchannel_words: frozenset[str] = frozenset(
         {"uh-huh", "uh", "huh", "mhm", "mm", "mmm", "hmm", "um", "mm-hmm"}
@@ -264,6 +271,14 @@ class TurnParams:
     def has_words(self, text: str) -> bool:
         """Whether ``text`` says something beyond backchannel ("uh-huh") and noise."""
         return any(word not in self.backchannel_words for word in _words(text))
+
+    def interrupts(self, text: str, confidence: float) -> bool:
+        """Whether caller speech over the agent, transcribed as ``text``, says something: words
+        beyond backchannel, and not a short guess the STT is unsure of."""
+        if not self.has_words(text):
+            return False
+        short = len(_words(text)) <= self.interrupt_confidence_words
+        return not short or confidence >= self.interrupt_min_confidence
 
     def is_goodbye(self, text: str) -> bool:
         """The utterance ends with a goodbye phrase ("ok, bye!"; not "I said goodbye to him")."""
@@ -521,7 +536,11 @@ def _on_transcript(
     reply = state.reply
     agent_audible = reply is not None and reply.audio_out
     # Over the agent's voice "uh-huh" is backchannel; asked a question, "mhm" is an answer.
-    if not (params.has_words(event.text) if agent_audible else _words(event.text)):
+    if agent_audible:
+        says_something = params.interrupts(event.text, event.confidence)
+    else:
+        says_something = bool(_words(event.text))
+    if not says_something:
         if turn is not None and turn.utterance_id == event.utterance_id:
             state = replace(state, turn=None)
         if state.phase is not Phase.INTERRUPTED or reply is None:

@@ -316,7 +316,7 @@ class ConversationEngine:
         request_id = f"{self._call_sid}-u{action.utterance_id}"
         try:
             async with self._stt_lock:
-                text = await self._models.transcribe(audio, prompt, request_id=request_id)
+                heard = await self._models.transcribe(audio, prompt, request_id=request_id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -324,7 +324,7 @@ class ConversationEngine:
             self._post(TranscriptionFailed(action.utterance_id))
             return
         marks.mark(Stage.STT_DONE, self._now_ms())
-        self._post(TranscriptReady(action.utterance_id, text))
+        self._post(TranscriptReady(action.utterance_id, heard.text, heard.confidence))
 
     # ---- voice activity ------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -18,6 +19,14 @@ from orchestrator.triton.llm_client import LlmDelta
 from orchestrator.triton.tts_client import ContextTurn, SpeechChunk
 
 FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A transcription: the words, and how sure the STT is of them (its mean word probability)."""
+
+    text: str
+    confidence: float = 1.0
 
 
 class VadSession(Protocol):
@@ -34,7 +43,7 @@ class Models(Protocol):
         """One call's voice activity stream (state carried across pushes)."""
         ...
 
-    async def transcribe(self, audio: FloatArray, prompt: str, request_id: str) -> str:
+    async def transcribe(self, audio: FloatArray, prompt: str, request_id: str) -> Heard:
         """16 kHz mono -> the words. Raises on a model error or timeout."""
         ...
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import tritonclient.grpc.aio as grpcclient_aio
 
 from orchestrator import params
-from orchestrator.engine.models import FloatArray, VadSession
+from orchestrator.engine.models import FloatArray, Heard, VadSession
 from orchestrator.settings import Settings
 from orchestrator.triton.connection import connect
 from orchestrator.triton.llm_client import LlmClient, LlmDelta
@@ -66,9 +66,9 @@ class TritonModels:
     def vad(self, call_id: str) -> AbstractAsyncContextManager[VadSession]:
         return VadStream(self._connected().channel, self._settings.vad_model, call_id=call_id)
 
-    async def transcribe(self, audio: FloatArray, prompt: str, request_id: str) -> str:
+    async def transcribe(self, audio: FloatArray, prompt: str, request_id: str) -> Heard:
         transcript = await self._connected().stt.transcribe(audio, prompt, request_id=request_id)
-        return transcript.text
+        return Heard(transcript.text, transcript.confidence)
 
     async def generate(self, prompt: str, request_id: str) -> AsyncIterator[LlmDelta]:
         async for delta in self._connected().llm.stream(prompt, request_id=request_id):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +26,7 @@ class TranscriptSegment:
     start_s: float
     end_s: float
     no_speech_prob: float
+    word_probabilities: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,13 @@ class Transcript:
     @property
     def text(self) -> str:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    @property
+    def confidence(self) -> float:
+        """Whisper's mean word probability (1.0 without word timestamps): its guesses at
+        something it barely heard ("mm-hmm" as "in the month") score low."""
+        probabilities = [p for s in self.segments for p in s.word_probabilities]
+        return sum(probabilities) / len(probabilities) if probabilities else 1.0
 
 
 @dataclass
@@ -66,6 +75,12 @@ class SttClient:
                     start_s=float(result.as_numpy("start")[0]),
                     end_s=float(result.as_numpy("end")[0]),
                     no_speech_prob=float(result.as_numpy("no_speech_prob")[0]),
+                    word_probabilities=tuple(_floats(result, "word_probability")),
                 )
             )
         return Transcript(tuple(segments))
+
+
+def _floats(result: Any, name: str) -> list[float]:
+    values = result.as_numpy(name)
+    return [] if values is None else [float(v) for v in values.reshape(-1)]

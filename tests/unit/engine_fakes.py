@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from orchestrator.call_handler import CallInfo, ChunkPlayout, JsonValue, StopReason
 from orchestrator.engine.conversation import ConversationEngine
-from orchestrator.engine.models import FloatArray
+from orchestrator.engine.models import FloatArray, Heard
 from orchestrator.triton.llm_client import LlmDelta
 from orchestrator.triton.tts_client import ContextTurn, SpeechChunk
 from orchestrator.twilio.playout import MarkOutcome, PlayoutTracker
@@ -71,12 +71,12 @@ class FakeModels:
     async def vad(self, call_id: str) -> AsyncIterator[FakeVad]:
         yield FakeVad()
 
-    async def transcribe(self, audio: FloatArray, prompt: str, request_id: str) -> str:
+    async def transcribe(self, audio: FloatArray, prompt: str, request_id: str) -> Heard:
         self.requests.append(request_id)
         with self._cancellation(request_id):
             if self.stt_gates:
                 await self.stt_gates.pop(0).wait()
-            return self.transcripts.pop(0)
+            return Heard(self.transcripts.pop(0))
 
     async def generate(self, prompt: str, request_id: str) -> AsyncIterator[LlmDelta]:
         self.requests.append(request_id)

@@ -440,6 +440,25 @@ CASES = [
         (ResumeReply(5),),
     ),
     Case(
+        "interrupted-unsure-guess-resumes",  # Whisper's guess at an "mm-hmm"
+        JUDGING,
+        TranscriptReady(6, "In the month.", confidence=0.43),
+        Phase.SPEAKING,
+        (ResumeReply(5),),
+    ),
+    Case(
+        "interrupted-sure-short-words-confirm",
+        JUDGING,
+        TranscriptReady(6, "Stop.", confidence=0.8),
+        Phase.PROCESSING,
+        (
+            CancelReply(5),
+            CommitAssistantTurn(5, interrupted=True),
+            CommitUserTurn(6, "Stop."),
+            StartReply(7, 6),
+        ),
+    ),
+    Case(
         "interrupted-no-words-caller-still-talking",
         replace(JUDGING, caller_speech=CallerSpeech(9_950, 9_950)),
         TranscriptReady(6, ""),
