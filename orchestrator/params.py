@@ -32,6 +32,7 @@ def turn_params(settings: Settings) -> TurnParams:
         segmenter=segmenter_params(settings),
         end_of_turn=EndOfTurnParams(settings.turn_end_short_ms, settings.turn_end_long_ms),
         interrupt_min_speech_ms=settings.turn_interrupt_min_speech_ms,
+        interrupt_min_confidence=settings.turn_interrupt_min_confidence,
         backchannel_words=frozenset(w.lower() for w in settings.turn_backchannel_words),
         goodbye_phrases=tuple(p.lower() for p in settings.turn_goodbye_phrases),
         greet=bool(settings.greeting_text.strip()),

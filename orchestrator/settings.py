@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         description="caller speech over the agent this long clears its audio (0: as soon as the "
         "VAD confirms speech); the transcript then decides between cancel and resume",
     )
+    turn_interrupt_min_confidence: float = Field(
+        _TURNS.interrupt_min_confidence,
+        ge=0.0,
+        le=1.0,
+        description="over the agent, a transcript of a few words with a lower mean word probability "
+        "is taken for noise (the STT's guess at an 'mm-hmm' or a cough) and the reply resumes",
+    )
     turn_backchannel_words: list[str] = Field(
         default_factory=lambda: sorted(_TURNS.backchannel_words),
         description="a transcript of only these over the agent is a false interruption",
