@@ -105,12 +105,13 @@ class ConversationEngine:
         self._stt_lock = asyncio.Lock()  # a call's transcriptions run in order
         self._call_sid = "call"
         self._output: CallOutput | None = None
+        self._turns: asyncio.Task[None] | None = None
 
     # ---- CallHandler ---------------------------------------------------------------------------
 
     async def on_start(self, call: CallInfo, output: CallOutput) -> None:
         self._call_sid, self._output = call.call_sid, output
-        self._spawn(self._run_turns(), "turns")
+        self._turns = self._spawn(self._run_turns(), "turns")
         self._spawn(self._run_vad(), "vad")
         self._spawn(self._begin(), "begin")  # readiness and canned lines: not on the caller's path
         self._services.metrics.calls.inc()
@@ -129,7 +130,19 @@ class ConversationEngine:
             reply.playout_changed()
 
     async def on_stop(self, reason: StopReason) -> None:
-        self._post(CallerHungUp())
+        # The hang-up is stepped here, not queued: with the turns loop stopped first, the heard part
+        # of a reply in flight still becomes its agent_turn before the call's files close.
+        if self._turns is not None:
+            self._turns.cancel()
+            await asyncio.wait([self._turns], timeout=5.0)
+        now = self._now_ms()
+        result = step(self._state, CallerHungUp(), now, self._params)
+        self._state = result.state
+        for action in result.actions:
+            try:
+                await self._execute(action, now)
+            except Exception:
+                log.exception("turn action %s failed at hang-up", type(action).__name__)
         replies = list(self._replies.values())
         await asyncio.gather(*(reply.cancel() for reply in replies))
         for task in self._tasks:

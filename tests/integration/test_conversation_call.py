@@ -135,6 +135,30 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
     assert cancelled, f"no server-side cancellation logged for {prefix}"
 
 
+async def test_a_hang_up_mid_reply_keeps_what_the_caller_heard(
+    triton: TritonServer, recordings: Path
+) -> None:
+    settings = cpu_call_settings(
+        triton.grpc_url, recordings, llm_max_tokens=400, llm_min_tokens=300
+    )
+    sid = "CA000000000000000000000000000000c5"
+    async with dialled(conversation_app(settings), sid) as phone:
+        await run_steps(
+            phone,
+            [agent_turns(recordings, sid, 1), Say("Please tell me a long story about a dragon.")],
+        )
+        await run_steps(phone, [WaitForAgent(after_ms=1500)])
+        await phone.stop()  # the caller hangs up while the reply is still being generated
+
+    record = CallRecord.load(recordings, sid)
+    assert record.events[-1]["event"] == "end"
+    reply = record.of("agent_turn")[1]  # [0] is the greeting
+    assert reply["interrupted"] and not reply["complete"], record.transcript()
+    chunks = [SpokenChunk(c["text"], c["audio_ms"]) for c in record.of("tts_chunk")]
+    assert words(reply["text"]), "nothing stored although the caller heard part of the reply"
+    assert " ".join(words(reply["text"])) in " ".join(words(" ".join(c.text for c in chunks)))
+
+
 async def test_a_cough_over_the_agent_pauses_at_most_and_the_reply_is_heard_whole(
     triton: TritonServer, recordings: Path
 ) -> None:

@@ -155,6 +155,21 @@ async def test_stop_cancels_the_reply_and_every_task_of_the_call() -> None:
     assert any(r.endswith("-llm") for r in models.cancelled)
 
 
+async def test_a_hang_up_mid_reply_still_commits_what_was_heard() -> None:
+    models = FakeModels(
+        transcripts=["Tell me a story."],
+        answers=[["Once upon a time, a dragon ", "lived in a very tall tower by the sea."]],
+        llm_gates=[asyncio.Event()],  # still generating when the caller hangs up
+    )
+    async with started(models) as call:
+        await call.feed(speech(800) + silence(500))
+        await call.until(lambda: call.phone.sent_ms > 1500)  # the greeting + part of the story
+
+    story = call.phone.of("agent_turn")[1]
+    assert story["interrupted"] and not story["complete"]
+    assert story["text"] and "Once upon a time, a dragon".startswith(story["text"])
+
+
 async def test_the_reply_is_prepared_in_the_silence_and_sent_once_the_turn_is_over() -> None:
     models = FakeModels(transcripts=["What time do you open?"], answers=[["We open at nine."]])
     # An end-of-turn silence well past the pause (the models here answer at once).
