@@ -45,10 +45,11 @@ from benchmarks.turn_latency import (
     summarise,
 )
 from callsim.call_record import CallRecord
-from callsim.harness import cpu_call_settings, media_stream_url
+from callsim.harness import cpu_call_settings
 from callsim.scenario_file import Scenario, load_scenario
 from callsim.steps import Say, ScenarioTimes, run_steps
-from callsim.twilio_phone import SimulatedTwilioCall, serve_app
+from callsim.twilio_dialer import dial
+from callsim.twilio_phone import serve_app
 from callsim.voices import caller_speech
 from orchestrator.app import conversation_app
 from orchestrator.conversation.turn_taking import TurnParams
@@ -154,7 +155,7 @@ def reply_committed(events: list[dict[str, Any]], said_ms: float) -> bool:
 
 
 async def measure_call(
-    ws_url: str,
+    base_url: str,
     scenario: Scenario,
     recordings: Path,
     deadline: float | None = None,
@@ -163,7 +164,7 @@ async def measure_call(
     """One simulated call running ``scenario``; its turns and barge-ins (all of them, or those done
     when ``deadline``, a loop time, came)."""
     call_sid = "CA" + uuid.uuid4().hex
-    phone = SimulatedTwilioCall(ws_url, call_sid=call_sid)
+    phone = await dial(base_url, call_sid)
     await phone.connect()
     times = ScenarioTimes()
 
@@ -214,7 +215,7 @@ async def measure_call(
 
 
 async def measure_level(
-    ws_url: str,
+    base_url: str,
     scenario: Scenario,
     recordings: Path,
     concurrency: int,
@@ -233,7 +234,7 @@ async def measure_level(
         left = per_slot
         while left > 0 and loop.time() < deadline - MIN_CALL_S:
             part = scenario.first_turns(min(left, scenario.utterances))
-            result = await measure_call(ws_url, part, recordings, deadline)
+            result = await measure_call(base_url, part, recordings, deadline)
             results.append(result)
             left -= max(1, result.utterances)
             if result.cut_by_deadline:
@@ -281,10 +282,9 @@ async def run_benchmark(
     settings = call_settings(grpc_url, recordings, scenario, max(levels, default=1))
     results: list[LevelResult] = []
     async with serve_app(conversation_app(settings)) as base:
-        ws_url = media_stream_url(base)
         print(f"orchestrator ready (warm) in {await wait_ready(base):.1f} s", flush=True)
         print("first call of the fresh server (1 turn) ...", flush=True)
-        first = await measure_call(ws_url, scenario.first_turns(1), recordings, end)
+        first = await measure_call(base, scenario.first_turns(1), recordings, end)
         # Busiest first: a level that ends early leaves its time to the sequential 1-call level.
         order = sorted(levels, reverse=True)
         for index, level in enumerate(order):
@@ -294,7 +294,7 @@ async def run_benchmark(
                 f"{level} concurrent call(s): up to {turns} turns in {share:.0f} s ...", flush=True
             )
             result = await measure_level(
-                ws_url, scenario, recordings, level, turns, loop.time() + share
+                base, scenario, recordings, level, turns, loop.time() + share
             )
             print(_level_line(result), flush=True)
             results.append(result)

@@ -29,9 +29,10 @@ import numpy.typing as npt
 
 from benchmarks.results_file import percentiles_ms, write_result
 from callsim.handlers import RecordingHandler
-from callsim.harness import media_stream_url
+from callsim.harness import new_call_sid
+from callsim.twilio_dialer import SIMULATED_AUTH_TOKEN, dial
 from callsim.twilio_messages import media_message, start_message
-from callsim.twilio_phone import SimulatedTwilioCall, serve_app
+from callsim.twilio_phone import serve_app
 from orchestrator.app import create_app
 from orchestrator.call_handler import StopReason
 from orchestrator.settings import Settings
@@ -123,9 +124,11 @@ async def relay_figures(frames: int, recordings: Path) -> dict[str, Any]:
         handlers.append(RecordingHandler())
         return handlers[-1]
 
-    settings = Settings(recordings_dir=str(recordings), playout_chunk_ms=20)
+    settings = Settings(
+        recordings_dir=str(recordings), playout_chunk_ms=20, twilio_auth_token=SIMULATED_AUTH_TOKEN
+    )
     async with serve_app(create_app(settings, handler_factory=factory)) as base:
-        phone = SimulatedTwilioCall(media_stream_url(base))
+        phone = await dial(base, new_call_sid())
         await phone.connect()
         while not handlers:  # noqa: ASYNC110 - the handler appears with the start message
             await asyncio.sleep(0.001)

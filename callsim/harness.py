@@ -11,9 +11,9 @@ from typing import Any
 
 from callsim.call_record import CallRecord
 from callsim.steps import Step, WaitUntil, run_steps
+from callsim.twilio_dialer import SIMULATED_AUTH_TOKEN, dial
 from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.settings import Settings
-from orchestrator.twilio.webhooks import MEDIA_STREAM_PATH
 
 # Orchestrator settings for calls against the CPU profile: a 2-core CPU runs every model at once, so
 # deadlines are generous, and answers are greedy (deterministic) for tests.
@@ -27,6 +27,8 @@ CPU_CALL_SETTINGS: dict[str, Any] = {
     "turn_silence_timeout_ms": 120_000,
     # As a deployment requires them (triton/Dockerfile): /readyz waits for every model and the warm-up.
     "required_models": ["silero_vad", "stt", "llm", "tts"],
+    # The simulated Twilio account signs webhooks and stream handshakes like the real one.
+    "twilio_auth_token": SIMULATED_AUTH_TOKEN,
 }
 
 
@@ -44,17 +46,12 @@ def new_call_sid() -> str:
     return "CA" + uuid.uuid4().hex
 
 
-def media_stream_url(base_url: str) -> str:
-    """``http://127.0.0.1:PORT`` -> the orchestrator's Media Streams WebSocket URL."""
-    return base_url.replace("http", "ws", 1) + MEDIA_STREAM_PATH
-
-
 @contextlib.asynccontextmanager
 async def dialled(app: Any, call_sid: str) -> AsyncIterator[SimulatedTwilioCall]:
     """``app`` served on a free port and a simulated Twilio call connected to it; the call is
     stopped (Twilio's ``stop``) on the way out unless it already ended."""
     async with serve_app(app) as base:
-        phone = SimulatedTwilioCall(media_stream_url(base), call_sid=call_sid)
+        phone = await dial(base, call_sid)
         await phone.connect()
         try:
             yield phone

@@ -7,8 +7,16 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from twilio.request_validator import RequestValidator
+
 ACCOUNT_SID = "AC00000000000000000000000000000001"
 MULAW_8K = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, str] | None = None) -> str:
+    """``X-Twilio-Signature`` of a request to ``url`` (a webhook's form ``params``; a stream
+    handshake has none)."""
+    return str(RequestValidator(auth_token).compute_signature(url, params or {}))
 
 
 def connected_message() -> dict[str, Any]:

@@ -30,6 +30,7 @@ from callsim.twilio_messages import (
     media_message,
     start_message,
     stop_message,
+    twilio_signature,
 )
 from orchestrator.twilio import mulaw
 
@@ -86,8 +87,12 @@ class SimulatedTwilioCall:
         call_sid: str = "CA00000000000000000000000000000001",
         stream_sid: str = "MZ00000000000000000000000000000001",
         parameters: dict[str, str] | None = None,
+        auth_token: str | None = None,
     ) -> None:
+        """``auth_token``: sign the handshake (``X-Twilio-Signature`` over ``ws_url``) as Twilio
+        does; None sends it unsigned."""
         self.ws_url = ws_url
+        self.auth_token = auth_token
         self.call_sid = call_sid
         self.stream_sid = stream_sid
         self.parameters = parameters or {}
@@ -108,7 +113,10 @@ class SimulatedTwilioCall:
         return self._ws
 
     async def connect(self, send_start: bool = True) -> None:
-        self._ws = await connect(self.ws_url, max_size=1 << 22)
+        headers = {}
+        if self.auth_token is not None:
+            headers["X-Twilio-Signature"] = twilio_signature(self.auth_token, self.ws_url)
+        self._ws = await connect(self.ws_url, max_size=1 << 22, additional_headers=headers)
         self._receiver = asyncio.create_task(self._receive())
         await self.send_json(connected_message())
         if send_start:

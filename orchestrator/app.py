@@ -9,7 +9,7 @@
 | ``POST /twilio/status`` | call status callback (signed): lifecycle events to ``<CallSid>.lifecycle.jsonl`` |
 | ``POST /twilio/amd`` | async answering-machine-detection callback (signed) |
 | ``POST /calls`` | place an outbound call (``Authorization: Bearer <api_bearer_token>``) |
-| ``WS /twilio/media`` | Twilio Media Streams, one ``MediaStreamSession`` per connection |
+| ``WS /twilio/media/<token>`` | Twilio Media Streams (signed handshake, one per answered call), one ``MediaStreamSession`` each |
 | ``GET /healthz``, ``/readyz``, ``/metrics`` | process up; Triton + models ready and warm; Prometheus |
 """
 
@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from twilio.rest import Client
 
 from orchestrator import params
-from orchestrator.call_handler import HandlerFactory
+from orchestrator.call_handler import HandlerFactory, StopReason
 from orchestrator.engine.conversation import ConversationEngine
 from orchestrator.engine.services import ConversationServices
 from orchestrator.logging_setup import call_sid_var, configure_logging
@@ -45,7 +45,9 @@ from orchestrator.twilio.metrics import EdgeMetrics
 from orchestrator.twilio.outbound_calls import MachinePolicy, OutboundCallRequest, OutboundCalls
 from orchestrator.twilio.rest import build_twilio_client
 from orchestrator.twilio.session import MediaStreamSession
-from orchestrator.twilio.transport import close_websocket, pump_websocket
+from orchestrator.twilio.stream_gate import StreamGate
+from orchestrator.twilio.stream_grants import StreamRefusal
+from orchestrator.twilio.transport import close_websocket, pump_websocket, receive_start
 from orchestrator.twilio.webhooks import (
     MEDIA_STREAM_PATH,
     connect_stream_twiml,
@@ -59,6 +61,29 @@ log = logging.getLogger(__name__)
 
 # Inbound-call webhook fields passed on to the stream's handler as <Parameter>s.
 FORWARDED_CALL_FIELDS = ("CallSid", "From", "To", "Direction", "CallerName")
+# WebSocket close code for a stream refused after its handshake (policy violation).
+POLICY_VIOLATION = 1008
+
+
+class InsecureSettings(ValueError):
+    """The phone endpoints would accept anyone: refuse to start."""
+
+
+def check_twilio_security(settings: Settings) -> None:
+    """Without the auth token nothing Twilio sends can be verified; only an explicit development
+    switch lets the app start that way, and it says so loudly."""
+    if settings.twilio_allow_unsigned:
+        log.warning(
+            "CC_TWILIO_ALLOW_UNSIGNED is set: webhooks and media streams are accepted WITHOUT "
+            "checking X-Twilio-Signature. Anyone who can reach this server can place calls into "
+            "it. For local development only."
+        )
+    elif not settings.twilio_auth_token:
+        raise InsecureSettings(
+            "CC_TWILIO_AUTH_TOKEN is not set, so Twilio's signatures cannot be checked and anyone "
+            "could open a call. Set it to your Twilio auth token (or, for local development only, "
+            "set CC_TWILIO_ALLOW_UNSIGNED=true)."
+        )
 
 
 class PlaceCallBody(BaseModel):
@@ -75,7 +100,9 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     warm_up: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> FastAPI:
-    """``warm_up`` runs once at start-up (lifespan); /readyz says not ready until it is done."""
+    """``warm_up`` runs once at start-up (lifespan); /readyz says not ready until it is done.
+    Raises :class:`InsecureSettings` without a Twilio auth token (unless explicitly allowed)."""
+    check_twilio_security(settings)
     admission = CallAdmission(settings.max_concurrent_calls)
     warming: list[asyncio.Task[None]] = []
 
@@ -110,14 +137,24 @@ def create_app(
         if twilio_client is not None
         else None
     )
+    gate = StreamGate(
+        settings.twilio_auth_token,
+        settings.twilio_allow_unsigned,
+        settings.stream_grant_ttl_s,
+        metrics,
+        clock,
+    )
     app.state.metrics = metrics
     app.state.admission = admission
+    app.state.stream_gate = gate
 
     async def verified_form(request: Request) -> dict[str, str] | None:
         form = {key: str(value) for key, value in (await request.form()).items()}
         url = public_url(request, settings.public_base_url)
         signature = request.headers.get("X-Twilio-Signature")
-        if signature_is_valid(settings.twilio_auth_token, url, form, signature):
+        if settings.twilio_allow_unsigned or signature_is_valid(
+            settings.twilio_auth_token, url, form, signature
+        ):
             return form
         metrics.webhooks_rejected.inc()
         log.warning(
@@ -149,9 +186,8 @@ def create_app(
             return Response(say_and_hang_up_twiml(settings.busy_text), media_type="application/xml")
         parameters = {name: form[name] for name in FORWARDED_CALL_FIELDS if form.get(name)}
         log.info("incoming call from %s to %s", form.get("From"), form.get("To"))
-        twiml = connect_stream_twiml(
-            media_stream_url(request, settings.public_base_url), parameters
-        )
+        grant = gate.issue(media_stream_url(request, settings.public_base_url), form.get("CallSid"))
+        twiml = connect_stream_twiml(grant.url, parameters)
         return Response(twiml, media_type="application/xml")
 
     @app.post("/twilio/status")
@@ -193,20 +229,42 @@ def create_app(
         if outbound_calls is None or not settings.twilio_from_number:
             return JSONResponse({"error": "Twilio REST client not configured"}, status_code=503)
         base = settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
+        # The call's SID comes back from Twilio with the call; its stream cannot start before.
+        grant = gate.issue(media_stream_url(request, settings.public_base_url), None)
         call_sid = await outbound_calls.place(
             OutboundCallRequest(body.to, body.machine_policy, body.message, body.parameters),
-            media_stream_url(request, settings.public_base_url),
+            grant.url,
             base,
         )
+        gate.grants.bind(grant.token, call_sid)
         return JSONResponse({"call_sid": call_sid}, status_code=201)
 
     @app.websocket(MEDIA_STREAM_PATH)
-    async def media_stream(websocket: WebSocket) -> None:
+    async def media_stream_without_token(websocket: WebSocket) -> None:
+        gate.refuse(StreamRefusal.NO_GRANT, "no stream token in the URL")
+        await websocket.close(code=POLICY_VIOLATION)  # before accept(): HTTP 403
+
+    @app.websocket(MEDIA_STREAM_PATH + "/{token}")
+    async def media_stream(websocket: WebSocket, token: str) -> None:
+        grant = gate.open(token, websocket.headers.get("X-Twilio-Signature"))
+        if isinstance(grant, StreamRefusal):
+            await websocket.close(code=POLICY_VIOLATION)  # before accept(): HTTP 403
+            return
+        call_sid_var.set(grant.call_sid)
         await websocket.accept()
+        # No call slot until the stream says which call it is: idle sockets hold none.
+        opening = await receive_start(websocket, settings.stream_start_timeout_s)
+        if opening is None:
+            gate.refuse(StreamRefusal.NO_START, f"within {settings.stream_start_timeout_s} s")
+            await close_websocket(websocket, POLICY_VIOLATION, "no start")
+            return
+        if gate.check_start(grant, opening.start.call_sid) is not None:
+            await close_websocket(websocket, POLICY_VIOLATION, "wrong call")
+            return
         if not admission.try_admit():
             metrics.calls_refused.labels("stream").inc()
             log.warning("media stream refused: %d calls active", admission.active)
-            await websocket.close(code=1013, reason="at capacity, try again later")
+            await close_websocket(websocket, 1013, "at capacity, try again later")
             return
 
         async def close_transport() -> None:
@@ -216,8 +274,9 @@ def create_app(
             handler_factory, session_options, websocket.send_text, close_transport, metrics, clock
         )
         try:
-            await pump_websocket(websocket, session)
-            await close_websocket(websocket)
+            reason = await pump_websocket(websocket, session, opening.messages)
+            refused = reason is StopReason.REFUSED
+            await close_websocket(websocket, POLICY_VIOLATION if refused else 1000)
         finally:
             admission.release()
 
@@ -253,7 +312,10 @@ def app_from_env() -> FastAPI:
     every call conducted by the conversation engine."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    return conversation_app(settings)
+    try:
+        return conversation_app(settings)
+    except InsecureSettings as error:
+        raise SystemExit(f"refusing to start: {error}") from None
 
 
 def conversation_app(settings: Settings, **kwargs: Any) -> FastAPI:

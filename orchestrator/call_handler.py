@@ -33,6 +33,7 @@ class StopReason(Enum):
     STOPPED = "stopped"  # Twilio sent ``stop`` (caller hung up, call ended)
     DISCONNECTED = "disconnected"  # the WebSocket closed without ``stop``
     HUNG_UP = "hung_up"  # the handler called ``CallOutput.hang_up``
+    REFUSED = "refused"  # the edge closed a stream that broke its rules (flooding media)
     ERROR = "error"
 
 

@@ -15,6 +15,7 @@ from orchestrator.conversation.speech_segmenter import SegmenterParams
 from orchestrator.conversation.turn_taking import TurnParams
 from orchestrator.settings import Settings
 from orchestrator.triton.llm_client import SamplingOptions
+from orchestrator.twilio.media_budget import MediaBudgetParams
 from orchestrator.twilio.outbound_stream import OutboundOptions
 from orchestrator.twilio.session import SessionOptions
 
@@ -73,4 +74,8 @@ def session_options(settings: Settings) -> SessionOptions:
         ),
         max_message_bytes=settings.max_message_bytes,
         recording_flush_ms=settings.recording_flush_ms,
+        media_budget=MediaBudgetParams(
+            max_rate=settings.media_max_rate,
+            close_after_dropped_ms=settings.media_flood_close_ms,
+        ),
     )

@@ -17,6 +17,7 @@ from orchestrator.conversation.prompts import PromptFormat
 from orchestrator.conversation.speech_segmenter import SegmenterParams
 from orchestrator.conversation.turn_taking import TurnParams
 from orchestrator.triton.llm_client import LlmClient, SamplingOptions
+from orchestrator.twilio.media_budget import MediaBudgetParams
 from orchestrator.twilio.outbound_stream import OutboundOptions
 from orchestrator.twilio.resampler import ResamplerQuality
 from orchestrator.twilio.session import SessionOptions
@@ -27,6 +28,7 @@ _TURNS = TurnParams()
 _CHUNKER = ChunkerParams()
 _SAMPLING = SamplingOptions()
 _OUTBOUND = OutboundOptions()
+_MEDIA = MediaBudgetParams()
 
 
 class Settings(BaseSettings):
@@ -174,7 +176,23 @@ class Settings(BaseSettings):
         "", description="Account SID for the REST client (outbound calls)"
     )
     twilio_auth_token: str = Field(
-        "", description="signs webhooks (X-Twilio-Signature) and REST calls"
+        "",
+        description="checks the X-Twilio-Signature of webhooks and stream handshakes, signs REST "
+        "calls; without it the app refuses to start unless twilio_allow_unsigned is set",
+    )
+    twilio_allow_unsigned: bool = Field(
+        False,
+        description="DEVELOPMENT ONLY: accept webhooks and stream handshakes without a valid "
+        "signature (streams must still come through our TwiML); logged loudly at start-up",
+    )
+    stream_start_timeout_s: float = Field(
+        5.0, gt=0, description="a media stream with no valid start by then is closed"
+    )
+    stream_grant_ttl_s: float = Field(
+        600.0,
+        gt=0,
+        description="a stream URL we answered with must be opened within this long (outbound "
+        "calls ring and pass answering-machine detection first)",
     )
     twilio_api_base_url: str = Field(
         "", description="replaces https://api.twilio.com for REST calls (a proxy or a test fake)"
@@ -219,6 +237,16 @@ class Settings(BaseSettings):
         SessionOptions.max_message_bytes,
         ge=1024,
         description="larger WebSocket messages are dropped as oversized",
+    )
+    media_max_rate: float = Field(
+        _MEDIA.max_rate,
+        ge=1.0,
+        description="caller audio above this multiple of real time (after a burst) is dropped",
+    )
+    media_flood_close_ms: float = Field(
+        _MEDIA.close_after_dropped_ms,
+        gt=0,
+        description="a stream closed (1008) once this much of its audio was dropped as flooding",
     )
     max_concurrent_calls: int = Field(
         10, ge=1, description="calls beyond this are told so and hung up (webhook and stream)"

@@ -111,7 +111,7 @@ start_orchestrator() {
   CC_TRITON_URL="${CC_TRITON_URL:-127.0.0.1:$GRPC_PORT}" \
     "$ORCHESTRATOR_PYTHON" -m uvicorn "$ORCHESTRATOR_APP" --factory \
     --host 0.0.0.0 --port "$ORCHESTRATOR_PORT" --proxy-headers --forwarded-allow-ips='*' \
-    --timeout-graceful-shutdown 30 &
+    --ws-max-size 131072 --timeout-graceful-shutdown 30 &
   ORCHESTRATOR_PID=$!
 }
 

@@ -21,6 +21,7 @@ class EdgeMetrics:
     webhooks_rejected: Counter
     call_status_events: Counter
     calls_refused: Counter
+    streams_rejected: Counter
 
     @classmethod
     def create(cls) -> EdgeMetrics:
@@ -63,6 +64,12 @@ class EdgeMetrics:
                 "cc_calls_refused",
                 "Calls refused (at capacity or draining), by where: webhook or stream",
                 ["where"],
+                registry=registry,
+            ),
+            streams_rejected=Counter(
+                "cc_streams_rejected",
+                "Media streams refused before reaching a call (unsigned, replayed, wrong call, ...)",
+                ["reason"],
                 registry=registry,
             ),
         )

@@ -6,8 +6,9 @@ writes through the ``send_text``/``close_transport`` callables it was given;
 
 Bad input never raises out of ``receive_text``: each case is logged (one line, with the call SID),
 counted in ``cc_bad_messages{reason}``, written to the call's JSONL once the call has started, and
-the message is dropped; the session carries on. Only ``stop``, an unsupported media format, or
-the transport going away end it.
+the message is dropped; the session carries on. Only ``stop``, an unsupported media format, a
+stream that floods media far beyond real time (:mod:`~orchestrator.twilio.media_budget`), or the
+transport going away end it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from orchestrator.logging_setup import call_sid_var
 from orchestrator.twilio.audio import TWILIO_RATE, InboundAudio
 from orchestrator.twilio.call_files import call_stem
 from orchestrator.twilio.event_log import CallEventLog
+from orchestrator.twilio.media_budget import MediaBudget, MediaBudgetParams, MediaVerdict
 from orchestrator.twilio.metrics import EdgeMetrics
 from orchestrator.twilio.outbound_stream import OutboundOptions, OutboundStream, OutputClosed
 from orchestrator.twilio.playout import MarkOutcome, PlayoutTracker
@@ -77,6 +79,7 @@ class SessionOptions:
     max_message_bytes: int = 65_536
     max_media_bytes: int = 8000  # 1 s of 8 kHz mu-law; Twilio sends 160 (20 ms)
     recording_flush_ms: int = 250
+    media_budget: MediaBudgetParams = field(default_factory=MediaBudgetParams)
 
 
 class MediaStreamSession:
@@ -107,7 +110,10 @@ class MediaStreamSession:
         self._started_at = 0.0
         self._hung_up = False
         self._lead_reported_ms = 0.0
+        self._media_budget = MediaBudget(options.media_budget, clock())
+        self._flood_logged = False
         self.call: CallInfo | None = None
+        self.refused = False  # ended by the edge for breaking the rules (close code 1008)
 
     # ---- inbound ----------------------------------------------------------------------------
 
@@ -124,7 +130,7 @@ class MediaStreamSession:
             self._reject("malformed", str(error))
             return True
         if isinstance(event, Media):
-            await self._on_media(event)
+            return await self._on_media(event)
         elif isinstance(event, Mark):
             await self._on_mark(event)
         elif isinstance(event, Start):
@@ -192,20 +198,24 @@ class MediaStreamSession:
         await self._handler.on_start(self.call, self)
         return True
 
-    async def _on_media(self, media: Media) -> None:
+    async def _on_media(self, media: Media) -> bool:
         if self.state is not SessionState.STREAMING or self._handler is None:
             self._reject("media_before_start", "media before start dropped")
-            return
+            return True
         if len(media.payload) > self._options.max_media_bytes:
             self._reject("oversized", f"media payload of {len(media.payload)} bytes dropped")
-            return
+            return True
         if media.track not in ("inbound", "inbound_track"):
             self._reject("wrong_track", f"media on track {media.track!r} dropped")
-            return
+            return True
         ahead_ms = media.timestamp_ms - (self._clock() - self._started_at) * 1000.0
         if media.timestamp_ms < 0 or ahead_ms > MAX_MEDIA_AHEAD_MS:
             self._reject("bad_timestamp", f"media timestamp {media.timestamp_ms} ms dropped")
-            return
+            return True
+        audio_ms = len(media.payload) * 1000.0 / TWILIO_RATE
+        verdict = self._media_budget.admit(audio_ms, self._clock())
+        if verdict is not MediaVerdict.ACCEPT:
+            return self._on_flood(verdict)
         started = time.perf_counter()
         pcm8k, pcm16k = self._inbound.convert(media.payload)
         self._metrics.codec_seconds.labels("in").observe(time.perf_counter() - started)
@@ -213,6 +223,23 @@ class MediaStreamSession:
         assert self._recorder is not None
         self._recorder.put_caller(media.timestamp_ms * TWILIO_RATE // 1000, pcm8k)
         await self._handler.on_audio(pcm16k)
+        return True
+
+    def _on_flood(self, verdict: MediaVerdict) -> bool:
+        """Media beyond the stream's budget: dropped (one log line per call, every frame counted);
+        once too much was dropped, the stream ends."""
+        self._metrics.bad_messages.labels("flood").inc()
+        dropped_ms = self._media_budget.dropped_ms
+        if verdict is MediaVerdict.CLOSE:
+            log.error("media flood: %.0f ms of audio dropped; closing the stream", dropped_ms)
+            self._log_event("bad_input", {"reason": "flood", "detail": "stream closed"})
+            self.refused = True
+            return False
+        if not self._flood_logged:
+            self._flood_logged = True
+            log.warning("bad input (flood): media faster than real time dropped")
+            self._log_event("bad_input", {"reason": "flood", "detail": "media dropped"})
+        return True
 
     async def _on_mark(self, mark: Mark) -> None:
         if self._outbound is None or self._handler is None:

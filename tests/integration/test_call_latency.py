@@ -10,7 +10,6 @@ import pytest
 
 from benchmarks.call_latency import LevelResult, call_settings, measure_call
 from benchmarks.turn_latency import STAGES, TRANSPORT
-from callsim.harness import media_stream_url
 from callsim.scenario_file import parse_scenario
 from callsim.twilio_phone import serve_app
 from orchestrator.app import conversation_app
@@ -34,7 +33,7 @@ async def test_one_call_gives_every_figure(triton: TritonServer, tmp_path: Path)
     recordings = tmp_path / "recordings"
     settings = call_settings(triton.grpc_url, recordings, scenario)
     async with serve_app(conversation_app(settings)) as base:
-        call = await measure_call(media_stream_url(base), scenario, recordings)
+        call = await measure_call(base, scenario, recordings)
 
     assert call.utterances == 2 and not call.cut_by_deadline
     assert [t.text for t in call.turns] == [s["say"] for s in SHORT_CALL["steps"] if "say" in s]

@@ -64,6 +64,7 @@ def entrypoint_env(ports: dict[str, int]) -> dict[str, str]:
         "CC_REQUIRED_MODELS": '["silero_vad"]',
         "CC_RECORDINGS_DIR": str(DEFAULT_CACHE_DIR / "pytest-entrypoint-recordings"),
         "CC_DRAIN_POLL_S": "0.2",
+        "CC_TWILIO_AUTH_TOKEN": "entrypoint-test-token",  # without it the orchestrator refuses to start
         "HF_HOME": str(DEFAULT_CACHE_DIR / "pytest-entrypoint-hf"),
     }
 

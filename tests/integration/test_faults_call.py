@@ -17,8 +17,9 @@ from call_checks import assert_recording_complete, call_tasks, wait_for
 from fault_triton import FaultTriton
 
 from callsim.call_record import CallRecord
-from callsim.harness import cpu_call_settings, logged, media_stream_url
+from callsim.harness import cpu_call_settings, logged
 from callsim.steps import Say, Silence, WaitForAgent, WaitUntil, run_steps
+from callsim.twilio_dialer import dial
 from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.app import conversation_app
 
@@ -30,8 +31,8 @@ def recordings(tmp_path: Path) -> Path:
     return tmp_path / "recordings"
 
 
-def phone_for(base: str, sid: str) -> SimulatedTwilioCall:
-    return SimulatedTwilioCall(media_stream_url(base), sid, "MZ" + sid[2:])
+async def phone_for(base: str, sid: str) -> SimulatedTwilioCall:
+    return await dial(base, sid)
 
 
 async def say_until_heard(phone: SimulatedTwilioCall, text: str, done: WaitUntil) -> None:
@@ -52,7 +53,7 @@ async def test_triton_killed_mid_reply_apology_then_recovers(
     settings = cpu_call_settings(fault_triton.server.grpc_url, recordings)
     sid = "CA" + "f1" * 16
     async with serve_app(conversation_app(settings)) as base:
-        phone = phone_for(base, sid)
+        phone = await phone_for(base, sid)
         await phone.connect()
         await run_steps(phone, [logged(recordings, sid, "agent_turn")])  # the greeting
         await run_steps(phone, [Say("What time do you open tomorrow?")])
@@ -92,7 +93,7 @@ async def test_model_raising_and_timing_out_mid_stream(
     settings = cpu_call_settings(fault_triton.server.grpc_url, recordings)
     sid = "CA" + "f2" * 16
     async with serve_app(conversation_app(settings)) as base:
-        phone = phone_for(base, sid)
+        phone = await phone_for(base, sid)
         await phone.connect()
         await run_steps(phone, [logged(recordings, sid, "agent_turn")])
         for turn, fault in enumerate(("raise_after:1", "hang_after:1"), start=1):
@@ -137,7 +138,7 @@ async def test_websocket_dropped_mid_reply(fault_triton: FaultTriton, recordings
     settings = cpu_call_settings(fault_triton.server.grpc_url, recordings)
     sid = "CA" + "f3" * 16
     async with serve_app(conversation_app(settings)) as base:
-        phone = phone_for(base, sid)
+        phone = await phone_for(base, sid)
         await phone.connect()
         await run_steps(
             phone,

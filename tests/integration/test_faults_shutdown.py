@@ -17,9 +17,9 @@ from call_checks import assert_recording_complete
 from fault_triton import FaultTriton
 from twilio.request_validator import RequestValidator
 
-from callsim.harness import logged, media_stream_url
+from callsim.harness import logged
 from callsim.steps import Say, Silence, run_steps
-from callsim.twilio_phone import SimulatedTwilioCall
+from callsim.twilio_dialer import dial
 from serving.launcher import free_port
 from serving.paths import PROJECT_ROOT
 
@@ -60,9 +60,8 @@ async def test_sigterm_drains_calls_and_completes_recordings(
     process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)  # noqa: ASYNC220 - a test harness
     try:
         await wait_healthy(base, process)
-        ws = media_stream_url(base)
-        ending = SimulatedTwilioCall(ws, "CA" + "e1" * 16, "MZ" + "e1" * 16)
-        open_call = SimulatedTwilioCall(ws, "CA" + "e2" * 16, "MZ" + "e2" * 16)
+        ending = await dial(base, "CA" + "e1" * 16, auth_token=TOKEN)
+        open_call = await dial(base, "CA" + "e2" * 16, auth_token=TOKEN)
         for phone in (ending, open_call):
             await phone.connect()
         keep_talking = asyncio.create_task(run_steps(open_call, [Silence(20_000)]))

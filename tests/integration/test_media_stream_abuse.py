@@ -16,8 +16,8 @@ from call_checks import assert_recording_complete, wait_for
 from websockets.exceptions import ConnectionClosed
 
 from callsim.handlers import RecordingHandler
-from callsim.harness import media_stream_url
-from callsim.twilio_phone import SimulatedTwilioCall, serve_app
+from callsim.twilio_dialer import SIMULATED_AUTH_TOKEN, dial
+from callsim.twilio_phone import serve_app
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
 
@@ -51,17 +51,22 @@ def bad_frames(count: int, seed: int = 9) -> list[str]:
 
 async def test_bad_frames_over_the_socket_and_the_call_limit(tmp_path: Path) -> None:
     recordings = tmp_path / "recordings"
-    settings = Settings(recordings_dir=str(recordings), max_concurrent_calls=1, log_json=False)
+    settings = Settings(
+        recordings_dir=str(recordings),
+        max_concurrent_calls=1,
+        log_json=False,
+        twilio_auth_token=SIMULATED_AUTH_TOKEN,
+    )
     app = create_app(settings, RecordingHandler)
     async with serve_app(app) as base:
-        ws = media_stream_url(base)
-        phone = SimulatedTwilioCall(ws, "CA" + "a5" * 16, "MZ" + "a5" * 16)
+        phone = await dial(base, "CA" + "a5" * 16)
+        # Answered by the webhook while a slot was free; refused at its start, after phone's.
+        refused = await dial(base, "CA" + "a6" * 16)
         await phone.connect()
         for frame in bad_frames(120):
             await phone.ws.send(frame)
         await phone.ws.send(b"\x00\x01binary")
 
-        refused = SimulatedTwilioCall(ws, "CA" + "a6" * 16, "MZ" + "a6" * 16)
         with contextlib.suppress(ConnectionClosed):  # closed as it says hello
             await refused.connect()
         await asyncio.wait_for(refused.closed.wait(), timeout=5)

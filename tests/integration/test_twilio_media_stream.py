@@ -16,8 +16,9 @@ import numpy.typing as npt
 import pytest
 
 from callsim.handlers import RecordingHandler
-from callsim.harness import media_stream_url
+from callsim.harness import new_call_sid
 from callsim.tone_responder import ToneResponder
+from callsim.twilio_dialer import CALLER_NUMBER, SIMULATED_AUTH_TOKEN, dial
 from callsim.twilio_messages import mark_message, media_message, start_message
 from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.app import create_app
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @dataclass
 class Edge:
-    ws_url: str
+    base_url: str
     recordings: Path
     handlers: list[RecordingHandler] = field(default_factory=list)
     created: asyncio.Queue[RecordingHandler] = field(default_factory=asyncio.Queue)
@@ -71,6 +72,7 @@ def peak_hz(pcm: npt.NDArray[np.int16] | npt.NDArray[np.float32], rate: int) -> 
 @pytest.fixture
 async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
     settings = Settings(
+        twilio_auth_token=SIMULATED_AUTH_TOKEN,
         recordings_dir=str(tmp_path),
         playout_chunk_ms=200,
         playout_max_lead_ms=500,
@@ -78,12 +80,12 @@ async def edge(tmp_path: Path) -> AsyncIterator[Edge]:
     )
     edge = Edge("", tmp_path)
     async with serve_app(create_app(settings, handler_factory=edge.factory)) as base:
-        edge.ws_url = media_stream_url(base)
+        edge.base_url = base
         yield edge
 
 
-async def started_call(edge: Edge, **kwargs: str) -> tuple[SimulatedTwilioCall, CallOutput]:
-    call = SimulatedTwilioCall(edge.ws_url, **kwargs)
+async def started_call(edge: Edge) -> tuple[SimulatedTwilioCall, CallOutput]:
+    call = await dial(edge.base_url, new_call_sid())
     await call.connect()
     return call, await edge.started_output()
 
@@ -103,8 +105,9 @@ def read_events(path: Path) -> list[dict[str, object]]:
 
 
 async def test_caller_audio_arrives_as_16k_pcm(edge: Edge) -> None:
-    call, _ = await started_call(edge, parameters={"From": "+15551230000"})
-    assert edge.handler().calls[0] == f"start {call.call_sid} {{'From': '+15551230000'}}"
+    call, _ = await started_call(edge)
+    assert edge.handler().calls[0].startswith(f"start {call.call_sid} ")
+    assert f"'From': '{CALLER_NUMBER}'" in edge.handler().calls[0]  # the webhook's <Parameter>s
     caller = (tone(440, 1.0, 8000) * 32767).astype(np.int16)
     await call.send_audio_realtime(caller)
     await call.send_dtmf("7")
@@ -201,11 +204,14 @@ async def test_clear_stops_outbound_audio_at_once(edge: Edge) -> None:
 
 async def test_backpressure_bounds_the_queue(tmp_path: Path) -> None:
     settings = Settings(
-        recordings_dir=str(tmp_path), playout_max_lead_ms=200, outbound_queue_chunks=2
+        twilio_auth_token=SIMULATED_AUTH_TOKEN,
+        recordings_dir=str(tmp_path),
+        playout_max_lead_ms=200,
+        outbound_queue_chunks=2,
     )
     edge = Edge("", tmp_path)
     async with serve_app(create_app(settings, handler_factory=edge.factory)) as base:
-        edge.ws_url = media_stream_url(base)
+        edge.base_url = base
         call, output = await started_call(edge)
         send = asyncio.create_task(output.send_audio(tone(500, 2.0, 8000), 8000, "r"))
         await asyncio.sleep(0.3)
@@ -218,7 +224,7 @@ async def test_bad_input_is_logged_and_the_call_carries_on(
     edge: Edge, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="orchestrator")
-    call = SimulatedTwilioCall(edge.ws_url)
+    call = await dial(edge.base_url, new_call_sid())
     await call.connect(send_start=False)
     await call.send_json(media_message(call.stream_sid, b"\xff" * 160, 0))  # media before start
     await call.send_start()
@@ -280,9 +286,9 @@ async def test_bad_input_is_logged_and_the_call_carries_on(
 
 
 async def test_tone_responder_answers_dtmf_and_hangs_up(tmp_path: Path) -> None:
-    settings = Settings(recordings_dir=str(tmp_path))
+    settings = Settings(recordings_dir=str(tmp_path), twilio_auth_token=SIMULATED_AUTH_TOKEN)
     async with serve_app(create_app(settings, ToneResponder)) as base:
-        call = SimulatedTwilioCall(media_stream_url(base))
+        call = await dial(base, new_call_sid())
         await call.connect()
         await asyncio.sleep(0.4)  # the greeting beep plays
         await call.send_dtmf("5")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -116,7 +117,10 @@ async def test_place_call_with_stream_twiml_and_async_amd(
     assert auth == "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
     assert form["To"] == ["+15557654321"] and form["From"] == ["+15550001111"]
     twiml = form["Twiml"][0]
-    assert '<Connect><Stream url="wss://agent.example.com/twilio/media">' in twiml
+    # A stream URL of its own (a one-time grant, see orchestrator/twilio/stream_grants.py).
+    assert re.search(
+        r'<Connect><Stream url="wss://agent\.example\.com/twilio/media/[\w-]{32}">', twiml
+    )
     assert '<Parameter name="campaign" value="renewals" />' in twiml
     assert form["MachineDetection"] == ["Enable"]
     assert form["AsyncAmd"] == ["true"]

@@ -12,6 +12,8 @@ from orchestrator.app import create_app
 from orchestrator.settings import Settings
 from serving.launcher import TritonServer
 
+TOKEN = "an-auth-token"
+
 
 def closed_port() -> int:
     with socket.socket() as sock:
@@ -20,7 +22,9 @@ def closed_port() -> int:
 
 
 async def test_not_ready_when_triton_is_unreachable() -> None:
-    settings = Settings(triton_url=f"127.0.0.1:{closed_port()}", readiness_timeout_s=0.5)
+    settings = Settings(
+        triton_url=f"127.0.0.1:{closed_port()}", readiness_timeout_s=0.5, twilio_auth_token=TOKEN
+    )
     app = create_app(settings, RecordingHandler)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://x"
@@ -36,7 +40,9 @@ async def test_not_ready_when_triton_is_unreachable() -> None:
 
 
 async def test_ready_with_the_models_loaded(triton: TritonServer) -> None:
-    settings = Settings(triton_url=triton.grpc_url, required_models=["silero_vad"])
+    settings = Settings(
+        triton_url=triton.grpc_url, required_models=["silero_vad"], twilio_auth_token=TOKEN
+    )
     app = create_app(settings, RecordingHandler)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://x"
@@ -45,7 +51,8 @@ async def test_ready_with_the_models_loaded(triton: TritonServer) -> None:
         assert response.status_code == 200, response.text
         assert response.json()["models"] == {"silero_vad": True}
         missing = create_app(
-            Settings(triton_url=triton.grpc_url, required_models=["nope"]), RecordingHandler
+            Settings(triton_url=triton.grpc_url, required_models=["nope"], twilio_auth_token=TOKEN),
+            RecordingHandler,
         )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=missing), base_url="http://x"

@@ -1,5 +1,6 @@
 """Admission control and the security rules of the edge: call limit, draining, SID-keyed private
-files, every Twilio endpoint signed, the outbound API behind its token, secrets from the environment."""
+files, every Twilio endpoint signed (no start-up without the auth token unless explicitly allowed),
+the outbound API behind its token, secrets from the environment."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from callsim.handlers import RecordingHandler
-from orchestrator.app import create_app
-from orchestrator.settings import Settings
+from orchestrator.app import InsecureSettings, app_from_env, create_app
+from orchestrator.settings import Settings, get_settings
 from orchestrator.twilio.admission import CallAdmission
 from orchestrator.twilio.call_files import call_stem, is_call_sid
 from orchestrator.twilio.event_log import CallEventLog, append_lifecycle_event
@@ -144,3 +145,31 @@ def test_recordings_are_owner_only(tmp_path: Path) -> None:
     files = list(directory.iterdir())
     assert len(files) == 3
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files), files
+
+
+def test_without_an_auth_token_the_app_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(InsecureSettings, match="CC_TWILIO_AUTH_TOKEN is not set"):
+        create_app(Settings(recordings_dir=str(tmp_path)), RecordingHandler)
+    # As deployed (uvicorn --factory): a clear message and exit, not a traceback.
+    monkeypatch.delenv("CC_TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("CC_RECORDINGS_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # no .env
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit, match=r"refusing to start: .*CC_TWILIO_ALLOW_UNSIGNED"):
+            app_from_env()
+    finally:
+        get_settings.cache_clear()
+
+
+async def test_the_development_switch_is_explicit_and_loud(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(recordings_dir=str(tmp_path), twilio_allow_unsigned=True)
+    app = create_app(settings, RecordingHandler)
+    assert "WITHOUT checking X-Twilio-Signature" in caplog.text
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://internal")
+    response = await client.post("/twilio/voice", data=CALL)  # unsigned, accepted
+    assert "<Connect><Stream" in response.text

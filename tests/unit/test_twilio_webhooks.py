@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -44,7 +45,10 @@ async def test_valid_signature_gets_connect_stream_twiml(client: httpx.AsyncClie
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     twiml = response.text
-    assert '<Connect><Stream url="wss://agent.example.com/twilio/media">' in twiml
+    # A stream URL of its own (a one-time grant, see orchestrator/twilio/stream_grants.py).
+    assert re.search(
+        r'<Connect><Stream url="wss://agent\.example\.com/twilio/media/[\w-]{32}">', twiml
+    )
     assert f'<Parameter name="CallSid" value="{CALL["CallSid"]}" />' in twiml
     assert '<Parameter name="From" value="+15551230000" />' in twiml
 
