@@ -2,14 +2,16 @@
 
 ``python -m benchmarks.load_leaks`` (``--quick``: 10 sequential + 3 concurrent) starts tritonserver
 with every model in the CPU profile, serves the conversation app on uvicorn in this process, and runs
-``--sequential`` calls one after the other, then ``--concurrent`` calls at once. Each call hears the
+``--sequential`` calls one after the other, then ``--rounds`` rounds of ``--concurrent`` calls at once
+(tritonserver must survive every round: its log is searched for aborts). Each call hears the
 greeting; every ``--turn-every``-th call also says a sentence and waits for the answer (VAD, STT,
 LLM and TTS streams). Measured against a baseline taken after a warm-up call:
 
 - asyncio tasks left (``asyncio.all_tasks()``), and tasks still named after a call's SID;
 - open file descriptors (``/proc/self/fd``: sockets, gRPC, recording files);
 - Triton requests still pending (``nv_inference_pending_request_count``: streams never closed);
-- RSS after each call (growth from the warm-up, and over the last half of the sequential calls);
+- RSS after each call (growth from the warm-up, and over the last half of the sequential calls); the
+  growth per call after the warm-up must stay under ``RSS_KB_PER_CALL_BOUND`` (exit status 1 if not);
 - every recording: WAV readable with its length in the header, JSONL parsing line by line, ending
   with ``end``, owner-only.
 
@@ -24,23 +26,36 @@ import gc
 import json
 import os
 import stat
+import statistics
 import tempfile
 import time
 import urllib.request
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks.results_file import percentiles_ms, write_result
 from callsim.call_record import CallRecord
-from callsim.harness import cpu_call_settings, media_stream_url
+from callsim.harness import cpu_call_settings
 from callsim.steps import Say, Step, WaitUntil, run_steps
-from callsim.twilio_phone import RATE, SimulatedTwilioCall, serve_app
+from callsim.twilio_dialer import dial
+from callsim.twilio_phone import RATE, serve_app
 from orchestrator.app import conversation_app
 from orchestrator.settings import Settings
 
 SENTENCE = "What time do you open tomorrow?"
+# RSS growth per call after the warm-up, at most (measured: see docs/RELIABILITY.md). A leak of a
+# call's audio (~1 MB a minute at 16 kHz float32) or of its sessions would cross it within a run.
+RSS_KB_PER_CALL_BOUND = 150.0
+# What tritonserver or its Python stubs print when they die.
+SERVER_ABORT_MARKS = ("lock_exception", "Segmentation fault", "Aborted", "core dumped", "SIGSEGV")
+
+
+def server_aborts(log_text: str) -> list[str]:
+    """Lines of a tritonserver log that say it (or a stub) aborted."""
+    return [line for line in log_text.splitlines() if any(m in line for m in SERVER_ABORT_MARKS)]
 
 
 def open_fds() -> int:
@@ -109,6 +124,8 @@ class LoadReport:
     after_sequential: dict[str, float] = field(default_factory=dict)
     after_concurrent: dict[str, float] = field(default_factory=dict)
     call_tasks_left: int = 0
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # one per concurrent round
+    sequential: int = 0
 
     def leaks(self) -> dict[str, float]:
         """Growth over the baseline at the end (tasks, fds, pending Triton requests)."""
@@ -117,6 +134,16 @@ class LoadReport:
         leaks["triton_pending_requests"] = end.get("triton_pending_requests", 0.0)
         leaks["call_tasks_left"] = float(self.call_tasks_left)
         return leaks
+
+    def rss_kb_per_call(self) -> float:
+        """Steady RSS growth per call: the least-squares slope over the second half of the
+        sequential calls (the first half still fills allocator pools and caches; concurrent rounds
+        raise the high-water mark, reported apart)."""
+        tail = self.rss_mb[self.sequential // 2 : self.sequential]
+        if len(tail) < 4:
+            return 0.0
+        slope = statistics.linear_regression(range(len(tail)), tail).slope
+        return slope * 1024.0
 
     def figures(self) -> dict[str, Any]:
         half = self.rss_mb[len(self.rss_mb) // 2 :]
@@ -132,13 +159,24 @@ class LoadReport:
             "after_concurrent": self.after_concurrent,
             "leaks": self.leaks(),
             "rss_mb_first_last": [self.rss_mb[0], self.rss_mb[-1]] if self.rss_mb else [],
+            "rss_mb_after_each_call": self.rss_mb,
+            "rss_kb_per_call": round(self.rss_kb_per_call(), 1),
+            "rss_kb_per_call_bound": RSS_KB_PER_CALL_BOUND,
+            "concurrent_rounds": self.rounds,
             "rss_growth_mb_second_half": (max(half) - half[0]) if half else 0.0,
         }
 
 
 class LoadRun:
-    def __init__(self, base_url: str, recordings: Path, metrics_url: str | None) -> None:
-        self.ws_url = media_stream_url(base_url)
+    def __init__(
+        self,
+        base_url: str,
+        recordings: Path,
+        metrics_url: str | None,
+        after_round: Callable[[int], dict[str, Any]] | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.after_round = after_round  # figures of the server after each concurrent round
         self.recordings = recordings
         self.metrics_url = metrics_url
         self.report = LoadReport()
@@ -156,11 +194,11 @@ class LoadRun:
     async def call(self, with_turn: bool) -> None:
         call_sid, stream_sid = self._next_sids()
         started = time.monotonic()
-        phone = SimulatedTwilioCall(self.ws_url, call_sid, stream_sid)
         steps: list[Step] = [self._agent_turns(call_sid, 1)]
         if with_turn:
             steps += [Say(SENTENCE), self._agent_turns(call_sid, 2)]
         try:
+            phone = await dial(self.base_url, call_sid, stream_sid)
             await phone.connect()
             await run_steps(phone, steps)
             if CallRecord.count(self.recordings, call_sid, "agent_turn") < (2 if with_turn else 1):
@@ -198,9 +236,11 @@ class LoadRun:
             snap["triton_pending_requests"] = pending
         return snap
 
-    async def run(self, sequential: int, concurrent: int, turn_every: int) -> LoadReport:
+    async def run(
+        self, sequential: int, concurrent: int, turn_every: int, rounds: int = 1
+    ) -> LoadReport:
         await self.call(with_turn=True)  # warm-up: canned lines, gRPC channel, models' first run
-        self.report = LoadReport()
+        self.report = LoadReport(sequential=sequential)
         self.report.baseline = await self.snapshot()
         for index in range(sequential):
             await self.call(with_turn=turn_every > 0 and index % turn_every == 0)
@@ -209,10 +249,19 @@ class LoadRun:
                 f"call {index + 1}/{sequential}: {self.report.call_seconds[-1]:.1f} s", flush=True
             )
         self.report.after_sequential = await self.snapshot()
-        if concurrent:
+        for index in range(rounds if concurrent else 0):
+            failed_before, first = len(self.report.failed_calls), len(self.report.call_seconds)
             await asyncio.gather(*(self.call(with_turn=True) for _ in range(concurrent)))
             self.report.rss_mb.append(round(rss_mb(), 1))
             self.report.after_concurrent = await self.snapshot()
+            round_figures = {
+                "calls": concurrent,
+                "failed_calls": len(self.report.failed_calls) - failed_before,
+                "call_duration": percentiles_ms(self.report.call_seconds[first:]),
+                **(self.after_round(index) if self.after_round else {}),
+            }
+            self.report.rounds.append(round_figures)
+            print(f"round {index + 1}/{rounds} of {concurrent} calls: {round_figures}", flush=True)
         self.report.call_tasks_left = sum(
             1
             for task in asyncio.all_tasks()
@@ -229,12 +278,14 @@ async def run_load(
     concurrent: int,
     turn_every: int,
     metrics_url: str | None = None,
+    rounds: int = 1,
+    after_round: Callable[[int], dict[str, Any]] | None = None,
 ) -> LoadReport:
     """Serve the conversation app with ``settings`` and run the calls against it."""
     app = conversation_app(settings)
     async with serve_app(app) as base:
-        run = LoadRun(base, Path(settings.recordings_dir), metrics_url)
-        report = await run.run(sequential, concurrent, turn_every)
+        run = LoadRun(base, Path(settings.recordings_dir), metrics_url, after_round)
+        report = await run.run(sequential, concurrent, turn_every, rounds)
     await app.state.conversation.aclose()
     return report
 
@@ -243,11 +294,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=100)
     parser.add_argument("--concurrent", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --concurrent calls")
     parser.add_argument("--turn-every", type=int, default=10, help="a spoken turn every N calls")
-    parser.add_argument("--quick", action="store_true", help="10 sequential + 3 concurrent")
+    parser.add_argument("--quick", action="store_true", help="10 sequential + 1 round of 3")
     args = parser.parse_args()
     if args.quick:
-        args.sequential, args.concurrent, args.turn_every = 10, 3, 5
+        args.sequential, args.concurrent, args.rounds, args.turn_every = 10, 3, 1, 5
 
     from serving.launcher import TritonServer
     from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
@@ -264,20 +316,38 @@ def main() -> None:
             max_concurrent_calls=max(10, args.concurrent),
             llm_max_tokens=24,
         )
+
+        def server_state(_: int) -> dict[str, Any]:
+            aborts = server_aborts(server.log_path.read_text(errors="replace"))
+            return {"server_running": server.is_running(), "server_aborts": len(aborts)}
+
         report = asyncio.run(
             run_load(
-                settings, args.sequential, args.concurrent, args.turn_every, server.metrics_url
+                settings,
+                args.sequential,
+                args.concurrent,
+                args.turn_every,
+                server.metrics_url,
+                args.rounds,
+                server_state,
             )
         )
+        aborts = server_aborts(server.log_path.read_text(errors="replace"))
     figures = {
         "sequential": args.sequential,
         "concurrent": args.concurrent,
+        "rounds": args.rounds,
         "turn_every": args.turn_every,
         **report.figures(),
+        "server_aborts": aborts[:20],
     }
     path = write_result("load_leaks", "cpu", figures)
     print(json.dumps(figures, indent=2))
     print(f"wrote {path}")
+    within = report.rss_kb_per_call() <= RSS_KB_PER_CALL_BOUND
+    print(f"RSS per call {report.rss_kb_per_call():.1f} KB (bound {RSS_KB_PER_CALL_BOUND:.0f})")
+    if aborts or not within:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
