@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator.conversation.answer_guard import AnswerGuardParams
 from orchestrator.conversation.end_of_turn import EndOfTurnParams
 from orchestrator.conversation.phrase_chunker import ChunkerParams
 from orchestrator.conversation.speech_segmenter import SegmenterParams
@@ -60,6 +61,16 @@ def sampling_options(settings: Settings) -> SamplingOptions:
         top_p=settings.llm_top_p,
         stop=tuple(settings.llm_stop),
         min_tokens=settings.llm_min_tokens,
+        repetition_penalty=settings.llm_repetition_penalty,
+        frequency_penalty=settings.llm_frequency_penalty,
+        presence_penalty=settings.llm_presence_penalty,
+    )
+
+
+def answer_guard_params(settings: Settings) -> AnswerGuardParams:
+    return AnswerGuardParams(
+        max_sentences=settings.answer_max_sentences,
+        repeat_min_words=settings.answer_repeat_min_words,
     )
 
 

@@ -6,15 +6,18 @@ Triton model settings are not here: they live in each model's ``config.pbtxt`` p
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orchestrator.conversation.answer_guard import AnswerGuardParams
 from orchestrator.conversation.phrase_chunker import ChunkerParams
 from orchestrator.conversation.prompts import PromptFormat
 from orchestrator.conversation.speech_segmenter import SegmenterParams
+from orchestrator.conversation.stt_prompt import SttPrompt
 from orchestrator.conversation.turn_taking import TurnParams
 from orchestrator.triton.llm_client import LlmClient, SamplingOptions
 from orchestrator.twilio.media_budget import MediaBudgetParams
@@ -26,6 +29,7 @@ from orchestrator.twilio.session import SessionOptions
 _SEGMENTER = SegmenterParams()
 _TURNS = TurnParams()
 _CHUNKER = ChunkerParams()
+_GUARD = AnswerGuardParams()
 _SAMPLING = SamplingOptions()
 _OUTBOUND = OutboundOptions()
 _MEDIA = MediaBudgetParams()
@@ -117,6 +121,12 @@ class Settings(BaseSettings):
         description="said when the models are unreachable at call start",
     )
 
+    stt_prompt: SttPrompt = Field(
+        SttPrompt.CALLER,
+        description="the earlier turns Whisper is prompted with: none, caller (the caller's "
+        "only), full (the agent's too; a small Whisper copies them into the caller's transcript)",
+    )
+
     # LLM (see orchestrator/triton/llm_client.py; the model is served by Triton's vLLM backend)
     llm_model: str = Field("llm", description="Triton model name of the LLM")
     llm_system_prompt: str = Field(
@@ -134,6 +144,17 @@ class Settings(BaseSettings):
     )
     llm_temperature: float = Field(_SAMPLING.temperature, ge=0.0, le=2.0, description="0 = greedy")
     llm_top_p: float = Field(_SAMPLING.top_p, gt=0.0, le=1.0)
+    llm_repetition_penalty: float = Field(
+        _SAMPLING.repetition_penalty,
+        gt=0.0,
+        description="vLLM repetition_penalty (1: off; >1 discourages tokens already in the text)",
+    )
+    llm_frequency_penalty: float = Field(
+        _SAMPLING.frequency_penalty, ge=-2.0, le=2.0, description="vLLM frequency_penalty"
+    )
+    llm_presence_penalty: float = Field(
+        _SAMPLING.presence_penalty, ge=-2.0, le=2.0, description="vLLM presence_penalty"
+    )
     llm_stop: list[str] = Field(
         default_factory=lambda: list(_SAMPLING.stop),
         description="generation stops before any of these (the end of the model's turn)",
@@ -169,6 +190,17 @@ class Settings(BaseSettings):
         _CHUNKER.max_chars,
         ge=20,
         description="a later chunk without punctuation is cut at a word after this",
+    )
+    # What of the answer is spoken (see orchestrator/conversation/answer_guard.py)
+    answer_max_sentences: int = Field(
+        _GUARD.max_sentences,
+        ge=0,
+        description="the answer ends after this many sentences (0: no limit); the LLM is stopped",
+    )
+    answer_repeat_min_words: int = Field(
+        _GUARD.repeat_min_words,
+        ge=1,
+        description="a clause of this many words said twice in one answer ends it (a looping LLM)",
     )
 
     # Twilio edge (see orchestrator/app.py)
@@ -278,6 +310,13 @@ def system_prompt(settings: Settings) -> str:
     return settings.llm_system_prompt
 
 
+# Names a file of CC_* lines under .env and the environment: a serving profile's orchestrator
+# settings (scripts/serve.sh sets it to serving/cpu_orchestrator.env for the CPU profile).
+SETTINGS_FILE_VAR = "CC_SETTINGS_FILE"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """Settings from the environment, then ``.env``, then the file ``CC_SETTINGS_FILE`` names."""
+    profile = os.environ.get(SETTINGS_FILE_VAR)
+    return Settings(_env_file=(profile, ".env") if profile else ".env")

@@ -30,6 +30,7 @@ from orchestrator.conversation.call_audio import CallAudioBuffer
 from orchestrator.conversation.history import ConversationHistory
 from orchestrator.conversation.prompts import Role, SpokenTurn, Turn, build_prompt
 from orchestrator.conversation.speech_segmenter import WINDOW_SAMPLES, SpeechSegmenter
+from orchestrator.conversation.stt_prompt import stt_prompt
 from orchestrator.conversation.timings import Stage, TurnMarks
 from orchestrator.conversation.turn_taking import (
     Action,
@@ -248,7 +249,8 @@ class ConversationEngine:
         prompt = build_prompt(settings.llm_prompt_format, self._history.system_prompt, turns)
         self._reply_marks[action.reply_id] = marks
         reply = self._new_reply(action.reply_id, marks, speculative)
-        reply.start_llm(self._models, self._services.chunker_params, prompt)
+        services = self._services
+        reply.start_llm(self._models, services.chunker_params, prompt, services.answer_guard_params)
         self._require_output().log_event(
             "reply_started", {"reply_id": action.reply_id, "speculative": speculative}
         )
@@ -325,7 +327,8 @@ class ConversationEngine:
         audio = self._call_audio.slice_ms(
             speech.onset_ms - PRE_ROLL_MS, speech.end_ms + POST_ROLL_MS
         )
-        prompt = " ".join(t.text for t in self._history.turns)[-STT_PROMPT_CHARS:]
+        mode = self._services.settings.stt_prompt
+        prompt = stt_prompt(self._history.turns, mode, STT_PROMPT_CHARS)
         request_id = f"{self._call_sid}-u{action.utterance_id}"
         try:
             async with self._stt_lock:

@@ -7,7 +7,7 @@ cancelling it cancels the model's request (a barge-in stops exactly that request
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,7 +47,7 @@ class Models(Protocol):
         """16 kHz mono -> the words. Raises on a model error or timeout."""
         ...
 
-    def generate(self, prompt: str, request_id: str) -> AsyncIterator[LlmDelta]:
+    def generate(self, prompt: str, request_id: str) -> AsyncGenerator[LlmDelta]:
         """The LLM's answer to ``prompt`` as text deltas. Raises on an error or a late token."""
         ...
 

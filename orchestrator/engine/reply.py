@@ -17,6 +17,7 @@ events); nothing here decides what the call does next.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from enum import Enum
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.call_handler import CallOutput
+from orchestrator.conversation.answer_guard import AnswerGuard, AnswerGuardParams
 from orchestrator.conversation.heard_text import HeardText
 from orchestrator.conversation.phrase_chunker import ChunkerParams, PhraseChunker, TextChunk
 from orchestrator.conversation.reply_ledger import ReplyLedger
@@ -32,6 +34,8 @@ from orchestrator.conversation.timings import Stage, TurnMarks
 from orchestrator.conversation.turn_taking import Event, FirstAudioOut, PlaybackDone, ReplyFailed
 from orchestrator.engine.canned_lines import LineAudio
 from orchestrator.engine.models import Models
+from orchestrator.engine.spoken_answer import spoken_chunks
+from orchestrator.triton.llm_client import LlmDelta
 from orchestrator.triton.tts_client import ContextTurn
 
 log = logging.getLogger(__name__)
@@ -102,8 +106,14 @@ class AgentReply:
 
     # ---- starting ----------------------------------------------------------------------------
 
-    def start_llm(self, models: Models, chunker: ChunkerParams, prompt: str) -> None:
-        self._start(self._generate_llm(models, chunker, prompt))
+    def start_llm(
+        self,
+        models: Models,
+        chunker: ChunkerParams,
+        prompt: str,
+        guard: AnswerGuardParams,
+    ) -> None:
+        self._start(self._generate_llm(models, chunker, prompt, AnswerGuard(guard)))
 
     def start_line(self, line: LineAudio) -> None:
         index = self.ledger.add_chunk(line.text)
@@ -167,10 +177,14 @@ class AgentReply:
 
     # ---- generation --------------------------------------------------------------------------
 
-    async def _generate_llm(self, models: Models, chunker: ChunkerParams, prompt: str) -> None:
+    async def _generate_llm(
+        self, models: Models, chunker: ChunkerParams, prompt: str, guard: AnswerGuard
+    ) -> None:
         chunks: asyncio.Queue[TextChunk | None] = asyncio.Queue()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._llm_to_chunks(models, PhraseChunker(chunker), prompt, chunks))
+            group.create_task(
+                self._llm_to_chunks(models, PhraseChunker(chunker), guard, prompt, chunks)
+            )
             group.create_task(self._chunks_to_speech(models, chunks))
         self.ledger.finish_generation()
         self._changed.notify()
@@ -179,18 +193,25 @@ class AgentReply:
         self,
         models: Models,
         chunker: PhraseChunker,
+        guard: AnswerGuard,
         prompt: str,
         chunks: asyncio.Queue[TextChunk | None],
     ) -> None:
+        """LLM deltas -> the chunks the caller will hear; the guard ending the answer closes the
+        LLM stream (the server stops generating)."""
+
+        def on_delta(delta: LlmDelta) -> None:
+            self._marks.mark(Stage.LLM_FIRST_TOKEN, self._now_ms())
+            self.llm_tokens += delta.tokens
+
         self._marks.mark(Stage.LLM_REQUESTED, self._now_ms())
+        request_id = f"{self._request_prefix}-llm"
         try:
-            async for delta in models.generate(prompt, request_id=f"{self._request_prefix}-llm"):
-                self._marks.mark(Stage.LLM_FIRST_TOKEN, self._now_ms())
-                self.llm_tokens += delta.tokens
-                for chunk in chunker.push(delta.text):
+            async with contextlib.aclosing(models.generate(prompt, request_id)) as deltas:
+                async for chunk in spoken_chunks(deltas, chunker, guard, on_delta):
                     chunks.put_nowait(chunk)
-            for chunk in chunker.flush():
-                chunks.put_nowait(chunk)
+            if guard.stopped_by:
+                log.info("answer ended by the guard (%s)", guard.stopped_by)
         finally:
             chunks.put_nowait(None)
 

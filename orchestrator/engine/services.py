@@ -28,6 +28,7 @@ class ConversationServices:
         self.system_prompt = system_prompt(settings)  # read once: a bad persona file fails at start
         self.turn_params = params.turn_params(settings)
         self.chunker_params = params.chunker_params(settings)
+        self.answer_guard_params = params.answer_guard_params(settings)
         self.metrics = metrics or ConversationMetrics.create()
         self.models: Models = (
             models if models is not None else TritonModels(settings, self.metrics.observe_request)

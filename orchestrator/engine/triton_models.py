@@ -4,8 +4,9 @@ process, shared by every call, one stream per cancellable request."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
@@ -70,9 +71,12 @@ class TritonModels:
         transcript = await self._connected().stt.transcribe(audio, prompt, request_id=request_id)
         return Heard(transcript.text, transcript.confidence)
 
-    async def generate(self, prompt: str, request_id: str) -> AsyncIterator[LlmDelta]:
-        async for delta in self._connected().llm.stream(prompt, request_id=request_id):
-            yield delta
+    async def generate(self, prompt: str, request_id: str) -> AsyncGenerator[LlmDelta]:
+        # Closing this generator early closes the stream at once (and cancels the request).
+        stream = self._connected().llm.stream(prompt, request_id=request_id)
+        async with contextlib.aclosing(stream) as deltas:
+            async for delta in deltas:
+                yield delta
 
     async def speak(
         self, text: str, context: Sequence[ContextTurn], request_id: str

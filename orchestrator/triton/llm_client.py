@@ -9,7 +9,7 @@ text: build it with :mod:`orchestrator.conversation.prompts`.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,6 +41,9 @@ class SamplingOptions:
     stop: tuple[str, ...] = ("<end_of_turn>", "<start_of_turn>")  # Gemma's end of its turn
     seed: int | None = None
     min_tokens: int = 0  # vLLM keeps generating (past end-of-turn) until this many
+    repetition_penalty: float = 1.0  # 1.0 and 0.0 below: vLLM's defaults (off)
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
 
     def greedy(self) -> SamplingOptions:
         return replace(self, temperature=0.0, top_p=1.0)
@@ -56,6 +59,11 @@ class SamplingOptions:
             params["seed"] = self.seed
         if self.min_tokens:
             params["min_tokens"] = self.min_tokens
+        if self.repetition_penalty != 1.0:
+            params["repetition_penalty"] = self.repetition_penalty
+        for name in ("frequency_penalty", "presence_penalty"):
+            if getattr(self, name):
+                params[name] = getattr(self, name)
         return json.dumps(params)
 
 
@@ -86,7 +94,7 @@ class LlmClient:
 
     async def stream(
         self, prompt: str, sampling: SamplingOptions | None = None, request_id: str = ""
-    ) -> AsyncIterator[LlmDelta]:
+    ) -> AsyncGenerator[LlmDelta]:
         """Text deltas of the answer to ``prompt``, the last one carrying ``finish_reason``.
 
         Safe to cancel at any point: the turn's gRPC stream is cancelled, which aborts the generation on

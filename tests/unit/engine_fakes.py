@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,7 @@ class FakeModels:
                 await self.stt_gates.pop(0).wait()
             return Heard(self.transcripts.pop(0))
 
-    async def generate(self, prompt: str, request_id: str) -> AsyncIterator[LlmDelta]:
+    async def generate(self, prompt: str, request_id: str) -> AsyncGenerator[LlmDelta]:
         self.requests.append(request_id)
         self.prompts.append(prompt)
         deltas = self.answers.pop(0)

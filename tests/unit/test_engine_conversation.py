@@ -224,3 +224,18 @@ async def test_warm_up_synthesises_the_canned_lines_and_has_the_llm_answer_once(
         "warm-up" in models.requests and "warm-up" in models.cancelled
     )  # first token, then closed
     assert services.canned.get(CannedLine.GREETING).text == GREETING
+
+
+async def test_a_looping_answer_is_cut_at_the_repeat_and_its_generation_stopped() -> None:
+    loop = "I'm a food delivery service. "
+    models = FakeModels(
+        transcripts=["Are you open tomorrow?"],
+        answers=[["Sorry, ", loop, loop, loop, loop]],
+    )
+    async with started(models) as call:
+        await call.feed(speech(800) + silence(500))
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+
+    reply = call.phone.of("agent_turn")[1]
+    assert reply["text"] == "Sorry, I'm a food delivery service."
+    assert any(r.endswith("-llm") for r in models.cancelled)  # the LLM was told to stop
