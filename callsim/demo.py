@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import threading
 import time
 from pathlib import Path
 
@@ -56,6 +58,25 @@ async def simulated_call(grpc_url: str, recordings: Path) -> CallRecord:
     return CallRecord.load(recordings, call_sid)
 
 
+def watch_models_load(log_path: Path, models: list[str], done: threading.Event) -> None:
+    """Say which models have loaded (and warmed up) while tritonserver starts, and which it is still
+    waiting for."""
+    started = time.perf_counter()
+    loaded: list[str] = []
+    next_note = 10.0
+    while not done.wait(2.0):
+        text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        for name in re.findall(r"successfully loaded '([\w-]+)'", text):
+            if name not in loaded:
+                loaded.append(name)
+                print(f"  {name} loaded and warmed up ({time.perf_counter() - started:.0f} s)")
+        waiting = [m for m in models if m not in loaded]
+        elapsed = time.perf_counter() - started
+        if waiting and elapsed >= next_note:
+            print(f"  waiting for {', '.join(waiting)} ({elapsed:.0f} s)", flush=True)
+            next_note = elapsed + 20.0
+
+
 def print_report(record: CallRecord) -> None:
     print("\nTranscript (the agent's turns are what the caller heard)")
     for speaker, text in record.transcript():
@@ -68,7 +89,8 @@ def print_report(record: CallRecord) -> None:
         cells = "".join(
             f"{timing[key]:>16.0f}" if key in timing else f"{'-':>16}" for key, _ in TIMING_COLUMNS
         )
-        print(f"  {number:>4} {cells}")
+        note = "  <- the first turn after warm-up" if number == 1 else ""
+        print(f"  {number:>4} {cells}{note}")
     if record.of("barge_in"):
         print(f"\nBarge-ins: {len(record.of('barge_in'))} (Twilio 'clear' sent, reply cut)")
     print(f"\nRecording (stereo WAV: caller left, agent right): {record.wav}")
@@ -81,10 +103,21 @@ def main() -> None:
     args = parser.parse_args()
     recordings: Path = args.recordings
 
-    print("Starting tritonserver with the CPU profile (first run converts the LLM: ~1 min) ...")
+    print("Preparing the CPU profile (the first run converts the LLM's weights: ~1 min) ...")
     started = time.perf_counter()
     options = server_options(build_profile("cpu"), MODEL_REPOSITORY)
-    with TritonServer(options) as server:
+    server = TritonServer(options)
+    models = sorted(p.name for p in MODEL_REPOSITORY.iterdir() if (p / "config.pbtxt").exists())
+    print(f"Starting tritonserver: loading and warming up {', '.join(models)} ...", flush=True)
+    done = threading.Event()
+    watcher = threading.Thread(target=watch_models_load, args=(server.log_path, models, done))
+    watcher.start()
+    try:
+        server.start()
+    finally:
+        done.set()
+        watcher.join()
+    with server:
         print(f"Triton ready in {time.perf_counter() - started:.0f} s on {server.grpc_url}")
         print("Calling the agent (a simulated Twilio caller, in real time) ...")
         record = asyncio.run(simulated_call(server.grpc_url, recordings))

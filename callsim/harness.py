@@ -14,19 +14,14 @@ from callsim.steps import Step, WaitUntil, run_steps
 from callsim.twilio_dialer import SIMULATED_AUTH_TOKEN, dial
 from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.settings import Settings
+from serving.profiles import ORCHESTRATOR_ENV_FILES
 
-# Orchestrator settings for calls against the CPU profile: a 2-core CPU runs every model at once, so
-# deadlines are generous, and answers are greedy (deterministic) for tests.
+# Orchestrator settings for simulated calls against the CPU profile: the profile's own
+# (serving/cpu_orchestrator.env: prompt format, sampling, timeouts, required models), then what the
+# simulation needs: greedy answers (deterministic tests) and the simulated Twilio account's token.
 CPU_CALL_SETTINGS: dict[str, Any] = {
-    "llm_prompt_format": "chatml",  # SmolLM2's template
-    "llm_stop": ["<|im_end|>", "<|im_start|>"],
     "llm_temperature": 0.0,
-    "llm_first_token_timeout_ms": 20_000,
-    "turn_first_audio_timeout_ms": 30_000,
-    "turn_transcription_timeout_ms": 20_000,
     "turn_silence_timeout_ms": 120_000,
-    # As a deployment requires them (triton/Dockerfile): /readyz waits for every model and the warm-up.
-    "required_models": ["silero_vad", "stt", "llm", "tts"],
     # The simulated Twilio account signs webhooks and stream handshakes like the real one.
     "twilio_auth_token": SIMULATED_AUTH_TOKEN,
 }
@@ -35,6 +30,7 @@ CPU_CALL_SETTINGS: dict[str, Any] = {
 def cpu_call_settings(triton_url: str, recordings: Path, **overrides: Any) -> Settings:
     """Settings of an orchestrator talking to a CPU-profile tritonserver at ``triton_url``."""
     return Settings(
+        _env_file=ORCHESTRATOR_ENV_FILES["cpu"],
         triton_url=triton_url,
         recordings_dir=str(recordings),
         log_json=False,

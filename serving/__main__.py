@@ -2,7 +2,8 @@
 
 Examples::
 
-    python -m serving                       # every model in model_repository/
+    python -m serving                       # every model in model_repository/, production settings
+    python -m serving --profile cpu         # the same models on this machine's CPU (see serving/profiles.py)
     python -m serving --models silero_vad   # just the VAD
 """
 
@@ -14,13 +15,17 @@ import signal
 import threading
 from pathlib import Path
 
-from serving.launcher import TritonLaunchError, TritonServer, TritonServerOptions
+from serving.launcher import TritonLaunchError, TritonServer
 from serving.paths import MODEL_REPOSITORY
+from serving.profiles import PROFILES, build_profile, server_options
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.splitlines()[0])
     parser.add_argument("--model-repository", type=Path, default=MODEL_REPOSITORY)
+    parser.add_argument(
+        "--profile", choices=PROFILES, default="production", help="model settings and weights"
+    )
     parser.add_argument("--models", nargs="*", help="load only these models (default: all)")
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--http-port", type=int, default=8000)
@@ -29,8 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    options = TritonServerOptions(
-        model_repository=args.model_repository,
+    if args.profile != "production":
+        print(f"preparing the {args.profile} profile (weights, stand-in backends) ...", flush=True)
+    options = server_options(
+        build_profile(args.profile),
+        args.model_repository,
         models=args.models,
         grpc_port=args.grpc_port,
         http_port=args.http_port,

@@ -21,6 +21,8 @@ from serving.paths import DEFAULT_CACHE_DIR
 from serving.speech_cpu_profile import speech_cpu_env
 
 PROFILES = ("production", "cpu")
+# A profile's orchestrator settings (CC_* lines), where they differ from orchestrator/settings.py.
+ORCHESTRATOR_ENV_FILES = {"cpu": Path(__file__).with_name("cpu_orchestrator.env")}
 
 
 @dataclass(frozen=True)

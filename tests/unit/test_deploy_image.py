@@ -62,7 +62,9 @@ def test_hadolint_does_flag_a_bad_dockerfile(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "script", ["triton/entrypoint.sh", "scripts/bootstrap.d/50-deploy.sh"], ids=lambda s: s
+    "script",
+    ["triton/entrypoint.sh", "scripts/bootstrap.d/50-deploy.sh", "scripts/serve.sh"],
+    ids=lambda s: s,
 )
 def test_shell_scripts_pass_shellcheck(script: str) -> None:
     result = subprocess.run(
