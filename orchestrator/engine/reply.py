@@ -304,7 +304,12 @@ class AgentReply:
                 continue
             if self._heard_in_full(mark):
                 return True
-            timeout_s = self._output.playout.unplayed_ms() / 1000.0 + PLAYBACK_GRACE_S
+            # Audio still queued toward Twilio is not in the playout yet: wait for the reply's own
+            # unheard audio, not just what was sent (a long answer was declared heard too early).
+            unheard_ms = max(
+                self._output.playout.unplayed_ms(), self.ledger.audio_ms - self._playing_heard_ms()
+            )
+            timeout_s = unheard_ms / 1000.0 + PLAYBACK_GRACE_S
             try:
                 await self._changed.wait_for(
                     lambda: self.state is ReplyState.HELD or self._heard_in_full(mark), timeout_s

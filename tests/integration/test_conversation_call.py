@@ -135,6 +135,38 @@ async def test_barge_in_keeps_only_what_the_caller_heard(
     assert cancelled, f"no server-side cancellation logged for {prefix}"
 
 
+async def test_a_long_answer_is_committed_only_once_it_has_played(
+    triton: TritonServer, recordings: Path
+) -> None:
+    # An answer far longer than the outbound lead: most of its audio waits in the outbound queue.
+    settings = cpu_call_settings(
+        triton.grpc_url,
+        recordings,
+        llm_max_tokens=160,
+        llm_min_tokens=120,  # past the model's own end: it may repeat itself, so no answer guard
+        answer_max_sentences=0,
+        answer_repeat_min_words=10_000,
+    )
+    sid = "CA000000000000000000000000000000c6"
+    await call(
+        conversation_app(settings),
+        sid,
+        [
+            agent_turns(recordings, sid, 1),
+            Say("Please tell me a long story about a dragon."),
+            agent_turns(recordings, sid, 2, timeout_ms=180_000),
+        ],
+    )
+    record = CallRecord.load(recordings, sid)
+    reply = record.of("agent_turn")[1]
+    chunks = record.of("tts_chunk", reply_id=reply["reply_id"])
+    audio_ms = sum(c["audio_ms"] for c in chunks)
+    assert audio_ms > 8000, audio_ms  # longer than the playback grace
+    first_chunk_ms = chunks[0]["t_ms"]
+    # Committed (heard in full) no earlier than its audio can have played out.
+    assert reply["complete"] and reply["t_ms"] >= first_chunk_ms + audio_ms - 300, (reply, audio_ms)
+
+
 async def test_a_hang_up_mid_reply_keeps_what_the_caller_heard(
     triton: TritonServer, recordings: Path
 ) -> None:
