@@ -20,14 +20,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed
-
 from benchmarks.results_file import write_result
 from callsim.harness import new_call_sid
+from callsim.hostile_sockets import flood_media, open_idle_sockets
 from callsim.tone_responder import ToneResponder
 from callsim.twilio_dialer import SIMULATED_AUTH_TOKEN, dial
-from callsim.twilio_messages import media_message
-from callsim.twilio_phone import FRAME_BYTES, SimulatedTwilioCall, serve_app
+from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
 
@@ -50,39 +48,6 @@ async def probe(phone: SimulatedTwilioCall) -> list[float]:
     return latencies
 
 
-async def flood(phone: SimulatedTwilioCall, stats: dict[str, Any]) -> None:
-    """20 ms frames, ``FLOOD_FACTOR`` of them every 20 ms, stamped with the call clock, until the
-    edge closes the stream or the task is cancelled."""
-    frame = b"\xff" * FRAME_BYTES
-    started = time.monotonic()
-    stats["frames_sent"] = 0
-    with contextlib.suppress(ConnectionClosed):
-        while not phone.closed.is_set():
-            now_ms = round((time.monotonic() - started) * 1000)
-            for _ in range(FLOOD_FACTOR):
-                await phone.send_json(media_message(phone.stream_sid, frame, now_ms))
-                stats["frames_sent"] += 1
-            await asyncio.sleep(0.02)
-    stats["closed_after_s"] = round(time.monotonic() - started, 2)
-    stats["close_code"] = phone.ws.close_code
-
-
-async def idle_sockets(base: str, count: int) -> list[asyncio.StreamWriter]:
-    host, port = base.removeprefix("http://").split(":")
-    writers: list[asyncio.StreamWriter] = []
-    for index in range(count):
-        _, writer = await asyncio.open_connection(host, int(port))
-        request = (
-            f"GET /twilio/media/{'x' * 32} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        )
-        writer.write(request.encode() + (b"" if index % 2 else b"\r\n"))
-        await writer.drain()
-        writers.append(writer)
-    return writers
-
-
 @contextlib.asynccontextmanager
 async def edge(recordings: Path, **overrides: Any) -> AsyncIterator[str]:
     settings = Settings(
@@ -102,19 +67,22 @@ Disturbance = Callable[[str, dict[str, Any]], Awaitable[Callable[[], Awaitable[N
 async def with_flood(base: str, stats: dict[str, Any]) -> Callable[[], Awaitable[None]]:
     flooder = await dial(base, new_call_sid())
     await flooder.connect()
-    task = asyncio.create_task(flood(flooder, stats))
+    task = asyncio.create_task(flood_media(flooder, FLOOD_FACTOR))
 
     async def stop() -> None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        if not flooder.closed.is_set():
+        closed_by_edge = flooder.closed.is_set()
+        if not closed_by_edge:
             await flooder.close()
+        flood = await task
+        stats.update(frames_sent=flood.frames_sent, close_code=flooder.ws.close_code)
+        if closed_by_edge:
+            stats["closed_after_s"] = flood.closed_after_s
 
     return stop
 
 
 async def with_idle_sockets(base: str, stats: dict[str, Any]) -> Callable[[], Awaitable[None]]:
-    writers = await idle_sockets(base, 20)
+    writers = await open_idle_sockets(base, 20)
     stats["sockets"] = len(writers)
 
     async def stop() -> None:

@@ -21,11 +21,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from callsim.harness import new_call_sid
+from callsim.hostile_sockets import flood_media, open_idle_sockets
 from callsim.tone_responder import ToneResponder
 from callsim.twilio_dialer import SIMULATED_AUTH_TOKEN, dial, post_voice_webhook
-from callsim.twilio_messages import media_message
 from callsim.twilio_messages import twilio_signature as sign
-from callsim.twilio_phone import FRAME_BYTES, SimulatedTwilioCall, serve_app
+from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
 
@@ -139,19 +139,7 @@ async def test_a_stream_with_no_start_is_closed_and_held_no_slot(tmp_path: Path)
 
 async def test_idle_and_slow_sockets_keep_no_real_caller_out(tmp_path: Path) -> None:
     async with served(tmp_path, max_concurrent_calls=1) as edge:
-        host, port = edge.base.removeprefix("http://").split(":")
-        idle: list[asyncio.StreamWriter] = []
-        for index in range(20):
-            _, writer = await asyncio.open_connection(host, int(port))
-            request = (
-                f"GET /twilio/media/{'x' * 32} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            )
-            # Half of them never finish their headers (slowloris); the others are unsigned.
-            writer.write(request.encode() + (b"" if index % 2 else b"\r\n"))
-            await writer.drain()
-            idle.append(writer)
+        idle = await open_idle_sockets(edge.base, 20)
 
         started = time.monotonic()
         phone = await dial(edge.base, new_call_sid())
@@ -177,20 +165,11 @@ async def test_a_flooding_stream_is_bounded_then_closed_while_another_call_goes_
         await other.connect()
         await greeting_heard(other)
 
-        frame = b"\xff" * FRAME_BYTES
-        sent = 0
-        started = time.monotonic()
-        with contextlib.suppress(ConnectionClosed):
-            while not flooder.closed.is_set() and time.monotonic() - started < 10:
-                now_ms = round((time.monotonic() - started) * 1000)
-                for _ in range(10):  # ten 20 ms frames every 20 ms: 10x real time
-                    sent += 1
-                    await flooder.send_json(media_message(flooder.stream_sid, frame, now_ms))
-                await asyncio.sleep(0.02)
-        closed_after_s = time.monotonic() - started
+        flood = await flood_media(flooder, factor=10, limit_s=10)
+        closed_after_s = flood.closed_after_s
+        assert closed_after_s is not None and closed_after_s < 5, flood
         await asyncio.wait_for(flooder.closed.wait(), 5)
         assert flooder.ws.close_code == 1008
-        assert closed_after_s < 5, closed_after_s
 
         # The other call is still answered.
         before = other.log.played_ms()
@@ -198,13 +177,13 @@ async def test_a_flooding_stream_is_bounded_then_closed_while_another_call_goes_
         await wait_for(lambda: other.log.played_ms() >= before + 300, timeout_s=5)
         await other.stop()
 
-    flood = assert_recording_complete(edge.recordings, flooder.call_sid)
-    assert flood.of("end")[0]["reason"] == "refused"
-    assert [e["detail"] for e in flood.of("bad_input", reason="flood")] == [
+    flooded = assert_recording_complete(edge.recordings, flooder.call_sid)
+    assert flooded.of("end")[0]["reason"] == "refused"
+    assert [e["detail"] for e in flooded.of("bad_input", reason="flood")] == [
         "media dropped",
         "stream closed",
     ]
     # What was taken (the other call sends no media) is bounded: 2x real time plus a 2 s burst.
     taken_ms = edge.app.state.metrics.registry.get_sample_value("cc_media_frames_in_total") * 20
-    assert taken_ms <= 2000 + 2 * closed_after_s * 1000 + 100, (taken_ms, sent)
+    assert taken_ms <= 2000 + 2 * closed_after_s * 1000 + 100, (taken_ms, flood)
     assert_recording_complete(edge.recordings, other.call_sid)
