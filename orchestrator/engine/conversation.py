@@ -136,14 +136,7 @@ class ConversationEngine:
         if self._turns is not None:
             self._turns.cancel()
             await asyncio.wait([self._turns], timeout=5.0)
-        now = self._now_ms()
-        result = step(self._state, CallerHungUp(), now, self._params)
-        self._state = result.state
-        for action in result.actions:
-            try:
-                await self._execute(action, now)
-            except Exception:
-                log.exception("turn action %s failed at hang-up", type(action).__name__)
+        await self._step(CallerHungUp())
         replies = list(self._replies.values())
         await asyncio.gather(*(reply.cancel() for reply in replies))
         for task in self._tasks:
@@ -169,18 +162,22 @@ class ConversationEngine:
     async def _run_turns(self) -> None:
         while self._state.phase is not Phase.ENDED:
             event = await self._events.get()
-            now = self._now_ms()
-            result = step(self._state, event, now, self._params)
-            if result.ignored and not isinstance(event, Tick):
-                log.debug("turn event %s ignored: %s", type(event).__name__, result.ignored)
-            self._state = result.state
-            for action in result.actions:
-                try:
-                    await self._execute(action, now)
-                except Exception:
-                    log.exception("turn action %s failed", type(action).__name__)
+            await self._step(event)
             if isinstance(event, FirstAudioOut):
                 self._report_timings(event.reply_id)
+
+    async def _step(self, event: Event) -> None:
+        """One event through the pure core, and its actions carried out."""
+        now = self._now_ms()
+        result = step(self._state, event, now, self._params)
+        if result.ignored and not isinstance(event, Tick):
+            log.debug("turn event %s ignored: %s", type(event).__name__, result.ignored)
+        self._state = result.state
+        for action in result.actions:
+            try:
+                await self._execute(action, now)
+            except Exception:
+                log.exception("turn action %s failed", type(action).__name__)
 
     async def _execute(self, action: Action, now: float) -> None:
         output = self._require_output()
