@@ -146,7 +146,6 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.admission = admission
-    app.state.stream_gate = gate
 
     async def verified_form(request: Request) -> dict[str, str] | None:
         form = {key: str(value) for key, value in (await request.form()).items()}
@@ -236,7 +235,7 @@ def create_app(
             grant.url,
             base,
         )
-        gate.grants.bind(grant.token, call_sid)
+        gate.bind(grant, call_sid)
         return JSONResponse({"call_sid": call_sid}, status_code=201)
 
     @app.websocket(MEDIA_STREAM_PATH)

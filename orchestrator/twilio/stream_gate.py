@@ -27,15 +27,19 @@ class StreamGate:
         self._auth_token = auth_token
         self._allow_unsigned = allow_unsigned
         self._metrics = metrics
-        self.grants = StreamGrants(grant_ttl_s, clock)
+        self._grants = StreamGrants(grant_ttl_s, clock)
 
     def issue(self, stream_url: str, call_sid: str | None) -> StreamGrant:
         """The URL of one stream for ``call_sid``: put it in the call's ``<Connect><Stream>``."""
-        return self.grants.issue(stream_url, call_sid)
+        return self._grants.issue(stream_url, call_sid)
+
+    def bind(self, grant: StreamGrant, call_sid: str) -> None:
+        """Name the call of a grant issued before Twilio gave the call its SID (outbound)."""
+        self._grants.bind(grant.token, call_sid)
 
     def open(self, token: str, signature: str | None) -> StreamGrant | StreamRefusal:
         """Check a handshake to the grant's URL; a valid one spends the grant."""
-        grant = self.grants.find(token)
+        grant = self._grants.find(token)
         if isinstance(grant, StreamRefusal):
             return self.refuse(grant, f"stream URL token {token[:8]}...")
         if not self._allow_unsigned:
@@ -43,7 +47,7 @@ class StreamGate:
                 return self.refuse(StreamRefusal.UNSIGNED, f"for call {grant.call_sid}")
             if not _signed_for(self._auth_token, grant.url, signature):
                 return self.refuse(StreamRefusal.BAD_SIGNATURE, f"for call {grant.call_sid}")
-        self.grants.spend(grant)
+        self._grants.spend(grant)
         return grant
 
     def check_start(self, grant: StreamGrant, call_sid: str) -> StreamRefusal | None:
