@@ -6,8 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # System packages: libpython3.11 (embedded by Triton's Python-backend stub), espeak-ng and sox (test
-# speech), libb64-0d (perf_analyzer).
-APT_PACKAGES=(libpython3.11 espeak-ng sox libb64-0d)
+# speech), libb64-0d (perf_analyzer), postgresql (caller memory's tests start a real server).
+APT_PACKAGES=(libpython3.11 espeak-ng sox libb64-0d postgresql)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
