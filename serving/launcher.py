@@ -76,6 +76,8 @@ class TritonServerOptions:
     # Triton waits this long for open requests and sequences at shutdown (its default is 30 s).
     exit_timeout_s: int = 5
     log_verbose: int = 0
+    # The server's working directory, which the stubs' Python puts on sys.path; None: this process's.
+    cwd: Path | None = None
 
 
 def _bundled_tritonserver_dir() -> Path | None:
@@ -348,6 +350,7 @@ class TritonServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                cwd=self.options.cwd,
                 start_new_session=True,
             )
 

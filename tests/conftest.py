@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests under tests/unit are marked ``unit``; under tests/integration, ``integration``.
+"""Shared fixtures. Tests are marked by their folder: ``unit``, ``integration``, ``image_env``, ``database``.
 
 The ``triton`` fixture starts one real tritonserver for the whole session, serving model_repository/
 with the CPU profile; integration tests talk gRPC to it.
@@ -30,6 +30,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = Path(str(item.fspath)).parts
         if "integration" in parts:
             item.add_marker(pytest.mark.integration)
+        elif "image_env" in parts:
+            item.add_marker(pytest.mark.image_env)
+        elif "database" in parts:
+            item.add_marker(pytest.mark.database)
         elif "unit" in parts:
             item.add_marker(pytest.mark.unit)
 

