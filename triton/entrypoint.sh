@@ -47,13 +47,34 @@ fetch_weights() {
 cublas12_lib_dir() {
   # CTranslate2 (faster-whisper) loads libcublas.so.12; the image's CUDA is 13 (see requirements-models.txt).
   python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' \
-    2>/dev/null || true
+    2>/dev/null
+}
+
+# Whether this container's tritonserver loads the stt model on a GPU (the default).
+stt_on_gpu() {
+  [ "${CC_MODEL_STT_DEVICE:-cuda}" != "cpu" ] || return 1
+  [ -z "${CC_TRITON_MODELS:-}" ] || [[ " $CC_TRITON_MODELS " == *" stt "* ]]
+}
+
+# The Python-backend stubs pass every tensor through /dev/shm; Docker's default 64 MB is too small for
+# four models' audio. Warn (not fail): some hosts report their shared memory differently.
+check_shm() {
+  local shm_mb
+  shm_mb="$(df -Pm /dev/shm 2>/dev/null | awk 'NR == 2 { print $2 }')"
+  if [ -n "$shm_mb" ] && [ "$shm_mb" -lt "${CC_MIN_SHM_MB:-1024}" ]; then
+    log "WARNING: /dev/shm is ${shm_mb} MB; the models need >= ${CC_MIN_SHM_MB:-1024} MB (docker run --shm-size=8g; docs/RUNPOD_TWILIO.md)"
+  fi
 }
 
 start_triton() {
   local grpc_address="$1"
-  local extra_lib
-  extra_lib="$(cublas12_lib_dir)"
+  local extra_lib=""
+  # Without cuBLAS 12, CTranslate2 fails on the first transcription, long after readiness: stop here.
+  if ! extra_lib="$(cublas12_lib_dir)" && stt_on_gpu; then
+    log "the stt model needs CUDA 12's cuBLAS (pip package nvidia-cublas-cu12, triton/requirements-models.txt) and this Python has none: the image is incomplete"
+    exit 1
+  fi
+  check_shm
   local args=(
     "--model-repository=$MODEL_REPOSITORY"
     "--backend-directory=${TRITONSERVER_BACKENDS:-/opt/tritonserver/backends}"

@@ -1,7 +1,7 @@
 """Sesame CSM-1B through transformers' ``CsmForConditionalGeneration``, streamed frame by frame.
 
 The model is loaded once per Triton model instance (production: ``sesame/csm-1b`` in bfloat16 on the GPU,
-about 2 GB of weights plus the Mimi codec). Each sentence is generated with the request's context
+3.1 GB of weights plus the 0.16 GB Mimi codec, docs/GPU_MEMORY.md). Each sentence is generated with the request's context
 turns (text + audio, encoded by Mimi) in front, so the voice follows the conversation's prosody.
 
 Streaming: ``generate`` runs in a helper thread and hands each new 80 ms frame (one code per codebook)

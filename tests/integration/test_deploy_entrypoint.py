@@ -107,3 +107,17 @@ def test_all_role_serves_reports_health_and_stops_cleanly_on_sigterm() -> None:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+def test_a_gpu_stt_without_cublas_12_stops_the_start_with_the_reason() -> None:
+    """This machine's Python has no nvidia-cublas-cu12: as an image missing it, the start must fail
+    before tritonserver reports ready, not at the first caller's transcription."""
+    ports = {name: free_port() for name in ("http", "grpc", "metrics", "orchestrator")}
+    env = entrypoint_env(ports) | {"CC_TRITON_MODELS": "silero_vad stt"}
+    env.pop("CC_MODEL_STT_DEVICE", None)  # production's default: cuda
+    result = subprocess.run(
+        ["bash", str(ENTRYPOINT), "triton"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "needs CUDA 12's cuBLAS" in result.stderr
+    assert get(f"http://127.0.0.1:{ports['http']}/v2/health/ready")[0] == 0  # never started
