@@ -6,6 +6,7 @@ with the CPU profile; integration tests talk gRPC to it.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from callsim.postgres_server import TEST_SETTINGS, PostgresNotInstalled, PostgresServer
 from serving.launcher import TritonServer
 from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
 from serving.profiles import build_profile, server_options
@@ -55,3 +57,32 @@ def triton() -> Iterator[TritonServer]:
     server.start()
     yield server
     server.stop()
+
+
+# A real PostgreSQL server (callsim/postgres_server.py, durability off), started the first time a test
+# asks for it and stopped, its files removed, at the end of the session whether tests passed or not.
+# ``postgres_url`` is its ``memory`` database; ``fresh_postgres_url`` a new, empty one for one test.
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer(settings=TEST_SETTINGS)
+    try:
+        server.start()
+    except PostgresNotInstalled as missing:
+        pytest.fail(str(missing))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    return postgres_server.url
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_server: PostgresServer) -> str:
+    return postgres_server.create_database(f"test_{next(_database_numbers)}")

@@ -1,0 +1,1 @@
+"""The caller-memory schema's revisions, oldest first (Alembic ignores this file)."""
