@@ -11,7 +11,7 @@ from typing import Any
 
 from callsim.call_record import CallRecord
 from callsim.steps import Step, WaitUntil, run_steps
-from callsim.twilio_dialer import SIMULATED_AUTH_TOKEN, dial
+from callsim.twilio_dialer import CALLER_NUMBER, SIMULATED_AUTH_TOKEN, dial
 from callsim.twilio_phone import SimulatedTwilioCall, serve_app
 from orchestrator.settings import Settings
 from serving.profiles import ORCHESTRATOR_ENV_FILES
@@ -43,11 +43,13 @@ def new_call_sid() -> str:
 
 
 @contextlib.asynccontextmanager
-async def dialled(app: Any, call_sid: str) -> AsyncIterator[SimulatedTwilioCall]:
-    """``app`` served on a free port and a simulated Twilio call connected to it; the call is
-    stopped (Twilio's ``stop``) on the way out unless it already ended."""
+async def dialled(
+    app: Any, call_sid: str, caller: str = CALLER_NUMBER
+) -> AsyncIterator[SimulatedTwilioCall]:
+    """``app`` served on a free port and a simulated Twilio call from ``caller`` connected to it;
+    the call is stopped (Twilio's ``stop``) on the way out unless it already ended."""
     async with serve_app(app) as base:
-        phone = await dial(base, call_sid)
+        phone = await dial(base, call_sid, caller=caller)
         await phone.connect()
         try:
             yield phone
@@ -56,9 +58,11 @@ async def dialled(app: Any, call_sid: str) -> AsyncIterator[SimulatedTwilioCall]
                 await phone.stop()
 
 
-async def call(app: Any, call_sid: str, steps: list[Step]) -> SimulatedTwilioCall:
-    """A whole call: dial, play ``steps``, hang up."""
-    async with dialled(app, call_sid) as phone:
+async def call(
+    app: Any, call_sid: str, steps: list[Step], caller: str = CALLER_NUMBER
+) -> SimulatedTwilioCall:
+    """A whole call from ``caller``: dial, play ``steps``, hang up."""
+    async with dialled(app, call_sid, caller) as phone:
         await run_steps(phone, steps)
     return phone
 

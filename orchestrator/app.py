@@ -33,6 +33,7 @@ from twilio.rest import Client
 
 from orchestrator import params
 from orchestrator.call_handler import HandlerFactory, StopReason
+from orchestrator.engine.caller_memory import MemorySettingsError
 from orchestrator.engine.conversation import ConversationEngine
 from orchestrator.engine.services import ConversationServices
 from orchestrator.logging_setup import call_sid_var, configure_logging
@@ -99,8 +100,10 @@ def create_app(
     twilio_client: Client | None = None,
     clock: Callable[[], float] = time.monotonic,
     warm_up: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    on_shutdown: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> FastAPI:
     """``warm_up`` runs once at start-up (lifespan); /readyz says not ready until it is done.
+    ``on_shutdown`` runs once at shutdown, after the last call (lifespan).
     Raises :class:`InsecureSettings` without a Twilio auth token (unless explicitly allowed)."""
     check_twilio_security(settings)
     admission = CallAdmission(settings.max_concurrent_calls)
@@ -118,6 +121,8 @@ def create_app(
         finally:
             for task in warming:
                 task.cancel()
+            if on_shutdown is not None:
+                await on_shutdown()
 
     def warm() -> bool:
         if warm_up is None:
@@ -220,9 +225,7 @@ def create_app(
 
     @app.post("/calls")
     async def place_call(body: PlaceCallBody, request: Request) -> Response:
-        expected = f"Bearer {settings.api_bearer_token}"
-        given = request.headers.get("Authorization", "")
-        if not settings.api_bearer_token or not secrets.compare_digest(given, expected):
+        if not bearer_authorised(settings, request):
             log.warning("rejected POST /calls: bad or missing bearer token")
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         if outbound_calls is None or not settings.twilio_from_number:
@@ -306,6 +309,13 @@ def create_app(
     return app
 
 
+def bearer_authorised(settings: Settings, request: Request) -> bool:
+    """The request carries ``Authorization: Bearer <api_bearer_token>`` (never, when it is empty)."""
+    expected = f"Bearer {settings.api_bearer_token}"
+    given = request.headers.get("Authorization", "")
+    return bool(settings.api_bearer_token) and secrets.compare_digest(given, expected)
+
+
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory``: settings from the environment / .env, logging set up, and
     every call conducted by the conversation engine."""
@@ -313,7 +323,7 @@ def app_from_env() -> FastAPI:
     configure_logging(settings.log_level, settings.log_json)
     try:
         return conversation_app(settings)
-    except InsecureSettings as error:
+    except (InsecureSettings, MemorySettingsError) as error:
         raise SystemExit(f"refusing to start: {error}") from None
 
 
@@ -321,8 +331,28 @@ def conversation_app(settings: Settings, **kwargs: Any) -> FastAPI:
     """The orchestrator with the conversation engine as every call's handler."""
     services = ConversationServices(settings)
     app = create_app(
-        settings, lambda: ConversationEngine(services), warm_up=services.warm_up, **kwargs
+        settings,
+        lambda: ConversationEngine(services),
+        warm_up=services.warm_up,
+        on_shutdown=services.aclose,
+        **kwargs,
     )
     services.metrics.register_into(app.state.metrics.registry)
     app.state.conversation = services
+
+    @app.delete("/callers/{number}/memory")
+    async def forget_caller(number: str, request: Request) -> Response:
+        """Erase everything memory keeps for the caller ``number`` (E.164, URL-encoded ``+``)."""
+        if not bearer_authorised(settings, request):
+            log.warning("rejected DELETE caller memory: bad or missing bearer token")
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if services.memory is None:
+            return JSONResponse({"error": "caller memory is off"}, status_code=404)
+        try:
+            erased = await services.memory.forget(number)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        log.info("caller memory erased on request: %d calls", erased)
+        return JSONResponse({"erased_calls": erased})
+
     return app

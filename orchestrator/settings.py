@@ -203,6 +203,48 @@ class Settings(BaseSettings):
         description="a clause of this many words said twice in one answer ends it (a looping LLM)",
     )
 
+    # Caller memory across calls (see orchestrator/memory/ and orchestrator/engine/caller_memory.py)
+    memory_enabled: bool = Field(
+        False,
+        description="remember each caller across calls: a summary and facts written at hang-up, "
+        "the last few loaded into the next call's prompt",
+    )
+    memory_database_url: str = Field(
+        "",
+        description="SQLAlchemy URL: sqlite:///path (one orchestrator) or "
+        "postgresql+psycopg://user:password@host/db (several sharing callers); empty: "
+        "<recordings_dir>/caller-memory.sqlite3",
+    )
+    memory_secret: str = Field(
+        "",
+        description="key of the HMAC that turns a phone number into the stored caller key; "
+        "required with memory_enabled (the database keeps no raw numbers)",
+    )
+    memory_recent_calls: int = Field(3, ge=1, le=20, description="earlier calls loaded, at most")
+    memory_token_budget: int = Field(
+        400, ge=50, description="estimated tokens of memory in the system prompt, at most"
+    )
+    memory_retention_days: int = Field(
+        90, ge=1, description="memory older than this is deleted (checked hourly and at start)"
+    )
+    memory_summary_max_tokens: int = Field(
+        160, ge=16, description="tokens the LLM may write for a call's summary and facts"
+    )
+
+    # Caller sentiment (see orchestrator/conversation/caller_sentiment.py)
+    sentiment_enabled: bool = Field(True, description="score how each caller turn feels")
+    sentiment_acknowledge_after: int = Field(
+        2,
+        ge=1,
+        description="negative caller turns in a row after which the reply's prompt carries "
+        "sentiment_instruction (once per run of negative turns)",
+    )
+    sentiment_instruction: str = Field(
+        "The caller sounds frustrated. Briefly acknowledge it, and offer to have a person from the "
+        "team call them back.",
+        description="added to the reply's prompt after sentiment_acknowledge_after negative turns",
+    )
+
     # Twilio edge (see orchestrator/app.py)
     twilio_account_sid: str = Field(
         "", description="Account SID for the REST client (outbound calls)"

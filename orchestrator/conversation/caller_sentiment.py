@@ -153,14 +153,23 @@ class CallSentiment:
                 self._baseline = self._baseline.updated(turn.voice, self._options)
 
     def acknowledge(self) -> None:
-        """The reply acknowledged the current run of negative turns: not again until it ends."""
-        if self._consecutive_negative:
-            self._streak_acknowledged = True
-            self._acknowledged += 1
+        """The reply acknowledged the current run of negative turns (or the one a pending turn
+        starts): not again until it ends."""
+        self._streak_acknowledged = True
+        self._acknowledged += 1
 
-    def needs_acknowledgement(self, after: int = 2) -> bool:
-        """Whether the caller has been negative ``after`` turns in a row, not yet acknowledged."""
-        return self._consecutive_negative >= after and not self._streak_acknowledged
+    def needs_acknowledgement(self, after: int = 2, pending: Label | None = None) -> bool:
+        """Whether the caller has been negative ``after`` turns in a row, not yet acknowledged.
+
+        ``pending``: the label of caller words a reply is prepared for before their turn is
+        committed (the engine starts replies at the first pause): they count as the next turn.
+        """
+        run, acknowledged = self._consecutive_negative, self._streak_acknowledged
+        if pending == "negative":
+            run += 1
+        elif pending is not None:
+            run, acknowledged = 0, False
+        return run >= after and not acknowledged
 
     @property
     def baseline(self) -> VoiceBaseline | None:

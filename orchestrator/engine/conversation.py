@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from orchestrator.call_handler import CallInfo, CallOutput, ChunkPlayout, StopReason
+from orchestrator.call_handler import CallInfo, CallOutput, ChunkPlayout, JsonValue, StopReason
 from orchestrator.conversation.call_audio import CallAudioBuffer
 from orchestrator.conversation.history import ConversationHistory
 from orchestrator.conversation.prompts import Role, SpokenTurn, Turn, build_prompt
@@ -56,8 +56,10 @@ from orchestrator.conversation.turn_taking import (
     TurnState,
     step,
 )
+from orchestrator.engine.caller_memory import caller_number
 from orchestrator.engine.reply import AgentReply
 from orchestrator.engine.services import ConversationServices
+from orchestrator.memory.prompt_budget import MemoryBrief
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,10 @@ class ConversationEngine:
         self._speculation = Speculation()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stt_lock = asyncio.Lock()  # a call's transcriptions run in order
+        self._utterance_audio: dict[int, npt.NDArray[np.float32]] = {}  # for the caller's mood
+        self._mood = services.caller_mood()
+        self._memory_key: str | None = None
+        self._memory = MemoryBrief("")  # until the caller's is loaded
         self._call_sid = "call"
         self._output: CallOutput | None = None
         self._turns: asyncio.Task[None] | None = None
@@ -115,6 +121,11 @@ class ConversationEngine:
         self._turns = self._spawn(self._run_turns(), "turns")
         self._spawn(self._run_vad(), "vad")
         self._spawn(self._begin(), "begin")  # readiness and canned lines: not on the caller's path
+        memory = self._services.memory
+        if memory is not None:
+            self._memory_key = memory.key(caller_number(call.custom_parameters))
+            if self._memory_key is not None:
+                self._spawn(self._load_memory(self._memory_key), "memory")
         self._services.metrics.calls.inc()
 
     async def on_audio(self, pcm16k: npt.NDArray[np.int16]) -> None:
@@ -143,7 +154,36 @@ class ConversationEngine:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5.0)
+        self._remember_call()
         self._output = None
+
+    def _remember_call(self) -> None:
+        sentiment = self._mood.summary() if self._mood is not None else None
+        if sentiment is not None and self._output is not None:
+            self._output.log_event("call_sentiment", sentiment)
+        memory, key = self._services.memory, self._memory_key
+        if memory is not None and key is not None:
+            memory.remember(self._call_sid, key, self._history.turns, sentiment)
+
+    async def _load_memory(self, key: str) -> None:
+        memory = self._services.memory
+        assert memory is not None
+        started = time.perf_counter()
+        try:
+            brief = await memory.load(key)
+        except Exception as exc:  # the call goes on without memory
+            log.warning("caller memory not loaded: %s", exc)
+            self._require_output().log_event("memory_loaded", {"error": str(exc)})
+            return
+        self._memory = brief
+        fields: dict[str, JsonValue] = {
+            "calls": list(brief.call_sids),
+            "facts": {k: v if isinstance(v, str) else list(v) for k, v in brief.facts.items()},
+            "tokens": brief.tokens,
+            "text": brief.text,
+            "load_ms": round(1000.0 * (time.perf_counter() - started), 1),
+        }
+        self._require_output().log_event("memory_loaded", fields)
 
     async def _begin(self) -> None:
         ready = await self._models.ready()
@@ -189,12 +229,17 @@ class ConversationEngine:
                 if task is not None:
                     task.cancel()  # cancels its STT request on the server
                 self._marks.pop(utterance_id, None)
+                self._utterance_audio.pop(utterance_id, None)
                 self._speculation.transcriptions_cancelled += 1
                 output.log_event("transcription_cancelled", {"utterance_id": utterance_id})
             case CommitUserTurn(utterance_id=utterance_id, text=text):
                 self._history.add_user(text)
                 self._marks.setdefault(utterance_id, TurnMarks()).mark(Stage.END_OF_TURN, now)
-                output.log_event("user_turn", {"text": text})
+                fields: dict[str, JsonValue] = {"text": text}
+                audio = self._utterance_audio.pop(utterance_id, None)
+                if self._mood is not None:
+                    fields["sentiment"] = self._mood.score(text, audio)
+                output.log_event("user_turn", fields)
             case StartReply(reply_id=reply_id, utterance_id=utterance_id):
                 self._start_reply(action, self._marks.get(utterance_id or 0) or TurnMarks())
             case ReleaseReply(reply_id=reply_id):
@@ -242,14 +287,31 @@ class ConversationEngine:
             turns.append(Turn(Role.USER, action.speculative_text))
             self._speculative.add(action.reply_id)
             self._speculation.replies_started += 1
+        mood = self._mood
+        instruction = mood.instruction(action.speculative_text) if mood is not None else None
+        if instruction is not None and turns and turns[-1].role is Role.USER:
+            # After the caller's words, not in the system prompt: the prompt's prefix (vLLM's prefix
+            # cache) stays the same, and the instruction is for this reply only.
+            turns[-1] = Turn(Role.USER, f"{turns[-1].text}\n\n({instruction})")
+            self._require_output().log_event(
+                "sentiment_acknowledged", {"reply_id": action.reply_id}
+            )
         settings = self._services.settings
-        prompt = build_prompt(settings.llm_prompt_format, self._history.system_prompt, turns)
+        system = self._history.system_prompt
+        if self._memory.text:
+            system = f"{system}\n\n{self._memory.text}"
+        prompt = build_prompt(settings.llm_prompt_format, system, turns)
         self._reply_marks[action.reply_id] = marks
         reply = self._new_reply(action.reply_id, marks, speculative)
         services = self._services
         reply.start_llm(self._models, services.chunker_params, prompt, services.answer_guard_params)
         self._require_output().log_event(
-            "reply_started", {"reply_id": action.reply_id, "speculative": speculative}
+            "reply_started",
+            {
+                "reply_id": action.reply_id,
+                "speculative": speculative,
+                "memory_calls": list(self._memory.call_sids),  # remembered calls in its prompt
+            },
         )
 
     def _speculation_cancelled(self, reply: AgentReply) -> None:
@@ -324,6 +386,7 @@ class ConversationEngine:
         audio = self._call_audio.slice_ms(
             speech.onset_ms - PRE_ROLL_MS, speech.end_ms + POST_ROLL_MS
         )
+        self._utterance_audio[action.utterance_id] = audio
         mode = self._services.settings.stt_prompt
         prompt = stt_prompt(self._history.turns, mode, STT_PROMPT_CHARS)
         request_id = f"{self._call_sid}-u{action.utterance_id}"

@@ -10,6 +10,9 @@ from orchestrator.conversation.timings import TurnTimings
 
 # Voice-agent latencies live between tens of ms and a few seconds.
 STAGE_BUCKETS_S = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+# A caller turn's sentiment score, -1 (negative) to 1; +-0.05 are the labels' thresholds.
+SENTIMENT_BUCKETS = (-0.75, -0.5, -0.25, -0.05, 0.05, 0.25, 0.5, 0.75, 1.0)
+MEMORY_LOAD_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,10 @@ class ConversationMetrics:
     speculative_replies: Counter
     wasted_llm_tokens: Counter
     wasted_tts_seconds: Counter
+    caller_sentiment: Histogram
+    sentiment_acknowledgements: Counter
+    memory_load_seconds: Histogram
+    memory_writes: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> ConversationMetrics:
@@ -58,6 +65,29 @@ class ConversationMetrics:
                 "TTS audio of cancelled speculative replies",
                 registry=registry,
             ),
+            caller_sentiment=Histogram(
+                "cc_caller_sentiment",
+                "Sentiment score of each caller turn (-1 negative .. 1 positive)",
+                buckets=SENTIMENT_BUCKETS,
+                registry=registry,
+            ),
+            sentiment_acknowledgements=Counter(
+                "cc_sentiment_acknowledgements",
+                "Replies told to acknowledge a caller negative for several turns in a row",
+                registry=registry,
+            ),
+            memory_load_seconds=Histogram(
+                "cc_memory_load_seconds",
+                "Time to load a caller's memory at call start",
+                buckets=MEMORY_LOAD_BUCKETS_S,
+                registry=registry,
+            ),
+            memory_writes=Counter(
+                "cc_memory_writes",
+                "Calls written to caller memory after hang-up, by outcome (stored, failed)",
+                ["outcome"],
+                registry=registry,
+            ),
         )
 
     def register_into(self, registry: CollectorRegistry) -> None:
@@ -67,6 +97,10 @@ class ConversationMetrics:
         registry.register(self.speculative_replies)
         registry.register(self.wasted_llm_tokens)
         registry.register(self.wasted_tts_seconds)
+        registry.register(self.caller_sentiment)
+        registry.register(self.sentiment_acknowledgements)
+        registry.register(self.memory_load_seconds)
+        registry.register(self.memory_writes)
 
     def observe_request(self, model: str, outcome: str) -> None:
         self.model_requests.labels(model, outcome).inc()

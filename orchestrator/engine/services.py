@@ -1,5 +1,5 @@
 """What every call's engine shares, once per process: settings and the params read from them, the
-models (Triton unless given), the canned lines and the metrics."""
+models (Triton unless given), the canned lines, the metrics, the sentiment scorer and caller memory."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import logging
 
 from orchestrator import params
 from orchestrator.conversation.prompts import Role, Turn, build_prompt
+from orchestrator.conversation.sentiment_text import TextSentiment, default_scorer
+from orchestrator.engine.caller_memory import CallerMemory
+from orchestrator.engine.caller_mood import CallerMood
 from orchestrator.engine.canned_lines import CannedLines, line_texts
 from orchestrator.engine.metrics import ConversationMetrics
 from orchestrator.engine.models import Models
@@ -34,6 +37,23 @@ class ConversationServices:
             models if models is not None else TritonModels(settings, self.metrics.observe_request)
         )
         self.canned = CannedLines(line_texts(settings))
+        # Built once: importing TextBlob loads NLTK (~0.4 s).
+        self.sentiment: TextSentiment | None = (
+            default_scorer() if settings.sentiment_enabled else None
+        )
+        self.memory = CallerMemory.from_settings(settings, self.models, self.metrics)
+
+    def caller_mood(self) -> CallerMood | None:
+        """A call's sentiment tracker; None when sentiment is off."""
+        if self.sentiment is None:
+            return None
+        settings = self.settings
+        return CallerMood(
+            self.sentiment,
+            self.metrics,
+            settings.sentiment_acknowledge_after,
+            settings.sentiment_instruction,
+        )
 
     async def warm_up(self, retry_s: float = 2.0) -> None:
         """Before the first caller, for the models /readyz requires: the canned lines synthesised
@@ -59,4 +79,7 @@ class ConversationServices:
         return True
 
     async def aclose(self) -> None:
+        """After the last call: waits for memory still being written (it uses the LLM)."""
+        if self.memory is not None:
+            await self.memory.aclose()
         await self.models.aclose()

@@ -194,13 +194,20 @@ def silence(ms: int) -> list[npt.NDArray[np.int16]]:
 class Call:
     """One engine on the fake clock, models and phone; the test feeds it caller audio frame by frame."""
 
-    def __init__(self, engine: ConversationEngine, clock: FakeClock, phone: FakePhone) -> None:
+    def __init__(
+        self,
+        engine: ConversationEngine,
+        clock: FakeClock,
+        phone: FakePhone,
+        parameters: dict[str, str] | None = None,  # the stream's <Parameter>s (From, To, ...)
+    ) -> None:
         self.engine, self.clock, self.phone = engine, clock, phone
         phone.engine = engine
         self.call_sid = "CA" + uuid.uuid4().hex
+        self.parameters = parameters or {}
 
     async def start(self) -> None:
-        info = CallInfo(self.call_sid, "MZ" + self.call_sid[2:], "AC1")
+        info = CallInfo(self.call_sid, "MZ" + self.call_sid[2:], "AC1", self.parameters)
         await self.engine.on_start(info, self.phone)
         await self.settle()
 

@@ -216,8 +216,6 @@ def test_a_neutral_turn_in_between_resets_the_run() -> None:
 
 def test_an_acknowledged_run_is_not_acknowledged_again_until_a_new_one() -> None:
     call = CallSentiment()
-    call.acknowledge()  # nothing to acknowledge yet
-    assert call.summary()["acknowledged"] is False
     call.add(turn(-0.4))
     call.add(turn(-0.4))
     call.acknowledge()
@@ -227,6 +225,17 @@ def test_an_acknowledged_run_is_not_acknowledged_again_until_a_new_one() -> None
     call.add(turn(-0.4))
     call.add(turn(-0.4))
     assert call.needs_acknowledgement()
+
+
+def test_a_pending_turn_counts_as_the_next_one() -> None:
+    call = CallSentiment()
+    call.add(turn(-0.4))
+    assert not call.needs_acknowledgement()
+    assert call.needs_acknowledgement(pending="negative")
+    assert not call.needs_acknowledgement(pending="neutral")
+    call.acknowledge()  # the reply to the pending words acknowledged the run they continue
+    call.add(turn(-0.4))
+    assert not call.needs_acknowledgement()
 
 
 def test_summary() -> None:

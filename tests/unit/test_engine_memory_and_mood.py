@@ -1,0 +1,141 @@
+"""Caller memory and caller sentiment in the real engine, on the fake clock with scripted models and a
+real SQLite store: what a call loads and logs, what its prompts carry, what is remembered and erased."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_fakes import Call, FakeClock, FakeModels, FakePhone, silence, speech
+
+from orchestrator.engine.conversation import ConversationEngine
+from orchestrator.engine.services import ConversationServices
+from orchestrator.settings import Settings
+
+GREETING = "Hello! How can I help?"
+ANA = "+14155550100"
+SECRET = "a-test-secret-of-enough-bytes"
+pytestmark = pytest.mark.timeout(30)
+
+
+def services_for(models: FakeModels, tmp_path: Path, **settings: Any) -> ConversationServices:
+    return ConversationServices(
+        Settings(
+            greeting_text=GREETING,
+            memory_enabled=True,
+            memory_secret=SECRET,
+            memory_database_url=f"sqlite:///{tmp_path / 'memory.sqlite3'}",
+            **settings,
+        ),
+        models,
+    )
+
+
+@contextlib.asynccontextmanager
+async def call_from(services: ConversationServices, number: str) -> AsyncIterator[Call]:
+    clock = FakeClock()
+    call = Call(
+        ConversationEngine(services, clock),
+        clock,
+        FakePhone(clock),
+        {"From": number, "Direction": "inbound"},
+    )
+    await call.start()
+    try:
+        await call.until(lambda: call.phone.of("agent_turn"))
+        yield call
+    finally:
+        await call.stop()
+    assert call.tasks() == []
+
+
+async def say(call: Call, turns: int) -> None:
+    """One caller turn, answered: ``turns`` agent turns in all (the greeting is the first)."""
+    await call.feed(speech(800) + silence(600))
+    await call.until(lambda: len(call.phone.of("agent_turn")) == turns)
+
+
+async def test_a_caller_is_remembered_loaded_next_time_and_forgotten_on_request(
+    tmp_path: Path,
+) -> None:
+    models = FakeModels(
+        transcripts=["Hi, my name is Ana and I'm allergic to peanuts.", "What time do you open?"],
+        answers=[
+            ["Noted, Ana."],
+            ["Summary: Ana asked to note her peanut allergy.\nName: Ana\nAllergies: peanuts"],
+            ["We open at nine."],
+        ],
+    )
+    services = services_for(models, tmp_path)
+    memory = services.memory
+    assert memory is not None
+
+    async with call_from(services, ANA) as first:
+        (loaded,) = first.phone.of("memory_loaded")
+        assert loaded["calls"] == [] and loaded["text"] == ""
+        await say(first, 2)
+    await memory.written()
+
+    async with call_from(services, "+1 (415) 555-0100") as second:  # Ana, another format
+        (loaded,) = second.phone.of("memory_loaded")
+        assert loaded["calls"] == [first.call_sid]
+        assert loaded["facts"] == {"name": "Ana", "allergies": ["peanuts"]}
+        assert "peanut allergy" in loaded["text"]
+        await say(second, 2)
+    reply_prompt = models.prompts[-1]
+    assert loaded["text"] in reply_prompt  # the reply's system prompt carries the memory
+
+    async with call_from(services, "+447700900123") as stranger:
+        (loaded,) = stranger.phone.of("memory_loaded")
+        assert loaded["calls"] == []
+
+    assert await memory.forget(ANA) == 2  # both of Ana's calls
+    async with call_from(services, ANA) as third:
+        assert third.phone.of("memory_loaded")[0]["calls"] == []
+    await services.aclose()
+
+
+async def test_a_withheld_number_loads_and_stores_nothing(tmp_path: Path) -> None:
+    models = FakeModels(transcripts=["Hello there."], answers=[["Hi."]])
+    services = services_for(models, tmp_path)
+    async with call_from(services, "anonymous") as call:
+        await say(call, 2)
+    assert call.phone.of("memory_loaded") == []
+    assert services.memory is not None
+    await services.memory.written()
+    assert len(models.prompts) == 1  # no summary asked for
+    await services.aclose()
+
+
+async def test_two_negative_turns_in_a_row_put_the_acknowledgement_in_the_next_prompt(
+    tmp_path: Path,
+) -> None:
+    instruction = "Acknowledge the frustration and offer a callback."
+    models = FakeModels(
+        transcripts=[
+            "This is the third time I'm calling about my order.",
+            "I've been waiting on hold for an hour, this is ridiculous.",
+            "Fine. Thanks.",
+        ],
+        answers=[["I'm sorry."], ["Let me help."], ["You're welcome."]],
+    )
+    services = ConversationServices(
+        Settings(greeting_text=GREETING, sentiment_instruction=instruction), models
+    )
+    async with call_from(services, ANA) as call:
+        await say(call, 2)
+        await say(call, 3)
+        await say(call, 4)
+    phone = call.phone
+    labels = [turn["sentiment"]["label"] for turn in phone.of("user_turn")]
+    assert labels[:2] == ["negative", "negative"]
+    assert instruction not in models.prompts[0]
+    assert instruction in models.prompts[1]  # the reply to the second negative turn
+    assert instruction not in models.prompts[2]  # once per run of negative turns
+    assert len(phone.of("sentiment_acknowledged")) == 1
+    (arc,) = phone.of("call_sentiment")
+    assert arc["turns"] == 3 and arc["negative_turns"] == 2 and arc["lowest"] < 0
+    assert arc["acknowledged"] is True
