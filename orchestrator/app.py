@@ -37,6 +37,7 @@ from orchestrator.engine.caller_memory import MemorySettingsError
 from orchestrator.engine.conversation import ConversationEngine
 from orchestrator.engine.services import ConversationServices
 from orchestrator.logging_setup import call_sid_var, configure_logging
+from orchestrator.memory.store import MemoryStoreError
 from orchestrator.settings import Settings, get_settings
 from orchestrator.triton.readiness import check_triton
 from orchestrator.twilio.admission import CallAdmission, install_sigterm_drain
@@ -323,7 +324,7 @@ def app_from_env() -> FastAPI:
     configure_logging(settings.log_level, settings.log_json)
     try:
         return conversation_app(settings)
-    except (InsecureSettings, MemorySettingsError) as error:
+    except (InsecureSettings, MemorySettingsError, MemoryStoreError) as error:
         raise SystemExit(f"refusing to start: {error}") from None
 
 
