@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from engine_fakes import Call, FakeClock, FakeModels, FakePhone, silence, speech
 
+from orchestrator.engine.caller_memory import caller_number
 from orchestrator.engine.conversation import ConversationEngine
 from orchestrator.engine.services import ConversationServices
 from orchestrator.settings import Settings
@@ -139,3 +140,17 @@ async def test_two_negative_turns_in_a_row_put_the_acknowledgement_in_the_next_p
     (arc,) = phone.of("call_sentiment")
     assert arc["turns"] == 3 and arc["negative_turns"] == 2 and arc["lowest"] < 0
     assert arc["acknowledged"] is True
+
+
+@pytest.mark.parametrize(
+    ("parameters", "number"),
+    [
+        ({"From": "+14155550100", "To": "+15550100999", "Direction": "inbound"}, "+14155550100"),
+        ({"direction": "outbound", "to": "+447700900123"}, "+447700900123"),  # a call we placed
+        ({}, None),
+    ],
+)
+def test_the_caller_is_whom_the_call_connects_us_with(
+    parameters: dict[str, str], number: str | None
+) -> None:
+    assert caller_number(parameters) == number
