@@ -17,6 +17,7 @@ import numpy.typing as npt
 from orchestrator.call_handler import CallInfo, ChunkPlayout, JsonValue, StopReason
 from orchestrator.engine.conversation import ConversationEngine
 from orchestrator.engine.models import FloatArray, Heard
+from orchestrator.engine.services import ConversationServices
 from orchestrator.triton.llm_client import LlmDelta
 from orchestrator.triton.tts_client import ContextTurn, SpeechChunk
 from orchestrator.twilio.playout import MarkOutcome, PlayoutTracker
@@ -237,3 +238,19 @@ class Call:
     async def settle(self) -> None:
         for _ in range(30):
             await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def started_call(
+    services: ConversationServices, parameters: dict[str, str] | None = None
+) -> AsyncIterator[Call]:
+    """A call whose greeting has been heard in full; stopped on the way out, leaving no task."""
+    clock = FakeClock()
+    call = Call(ConversationEngine(services, clock), clock, FakePhone(clock), parameters)
+    await call.start()
+    try:
+        await call.until(lambda: call.phone.of("agent_turn"))
+        yield call
+    finally:
+        await call.stop()
+    assert call.tasks() == []

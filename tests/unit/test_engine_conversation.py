@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from engine_fakes import Call, FakeClock, FakeModels, FakePhone, silence, speech
+from engine_fakes import Call, FakeClock, FakeModels, FakePhone, silence, speech, started_call
 
 from orchestrator.conversation.turn_taking import CannedLine
 from orchestrator.engine.conversation import ConversationEngine
@@ -24,15 +24,8 @@ pytestmark = pytest.mark.timeout(20)
 async def started(models: FakeModels, **settings: Any) -> AsyncIterator[Call]:
     """A call whose greeting has been heard in full; stopped on the way out."""
     services = ConversationServices(Settings(greeting_text=GREETING, **settings), models)
-    clock = FakeClock()
-    call = Call(ConversationEngine(services, clock), clock, FakePhone(clock))
-    await call.start()
-    try:
-        await call.until(lambda: call.phone.of("agent_turn"))
+    async with started_call(services) as call:
         yield call
-    finally:
-        await call.stop()
-    assert call.tasks() == []
 
 
 async def test_a_turn_is_transcribed_answered_played_and_committed() -> None:

@@ -3,16 +3,13 @@ real SQLite store: what a call loads and logs, what its prompts carry, what is r
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_fakes import Call, FakeClock, FakeModels, FakePhone, silence, speech
+from engine_fakes import Call, FakeModels, silence, speech, started_call
 
 from orchestrator.engine.caller_memory import caller_number
-from orchestrator.engine.conversation import ConversationEngine
 from orchestrator.engine.services import ConversationServices
 from orchestrator.settings import Settings
 
@@ -35,22 +32,8 @@ def services_for(models: FakeModels, tmp_path: Path, **settings: Any) -> Convers
     )
 
 
-@contextlib.asynccontextmanager
-async def call_from(services: ConversationServices, number: str) -> AsyncIterator[Call]:
-    clock = FakeClock()
-    call = Call(
-        ConversationEngine(services, clock),
-        clock,
-        FakePhone(clock),
-        {"From": number, "Direction": "inbound"},
-    )
-    await call.start()
-    try:
-        await call.until(lambda: call.phone.of("agent_turn"))
-        yield call
-    finally:
-        await call.stop()
-    assert call.tasks() == []
+def call_from(services: ConversationServices, number: str) -> Any:
+    return started_call(services, {"From": number, "Direction": "inbound"})
 
 
 async def say(call: Call, turns: int) -> None:
