@@ -35,7 +35,6 @@ from orchestrator.conversation.sentiment_text import (
     PhoneSentiment,
     TextBlobSentiment,
     TextSentiment,
-    VaderSentiment,
 )
 from orchestrator.conversation.voice_features import voice_features
 from serving.paths import PROJECT_ROOT
@@ -45,6 +44,20 @@ LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
 HALVES = ("all", "tuning", "held_out")
 TIMING_PASSES = 5
 DEFAULT = "textblob+phone"  # what caller_sentiment.default_scorer() builds
+
+
+class VaderSentiment:
+    """VADER's compound score: a lexicon and rules written for short informal text (negation,
+    intensifiers, "but", capitals and "!" for emphasis)."""
+
+    def __init__(self) -> None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        analyzer: Any = SentimentIntensityAnalyzer()  # untyped: keep mypy's strict mode to our code
+        self._analyzer = analyzer
+
+    def score(self, text: str) -> float:
+        return float(self._analyzer.polarity_scores(text)["compound"])
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,14 @@ class CallRecord:
         ]
 
     def transcript(self) -> list[tuple[str, str]]:
-        """(speaker, text) in order: what the caller said and what the caller heard of the agent."""
+        """(speaker, text) in order: what the caller said (with its sentiment label) and what the
+        caller heard of the agent."""
         lines = []
         for event in self.events:
             if event.get("event") == "user_turn":
-                lines.append(("caller", str(event["text"])))
+                sentiment = event.get("sentiment")
+                mood = f" [{sentiment['label']}]" if isinstance(sentiment, dict) else ""
+                lines.append(("caller", f"{event['text']}{mood}"))
             elif event.get("event") == "agent_turn" and event.get("text"):
                 mark = " [interrupted]" if event.get("interrupted") else ""
                 lines.append(("agent", f"{event['text']}{mark}"))

@@ -26,20 +26,6 @@ class TextSentiment(Protocol):
         ...
 
 
-class VaderSentiment:
-    """VADER's compound score: a lexicon and rules written for short informal text (negation,
-    intensifiers, "but", capitals and "!" for emphasis)."""
-
-    def __init__(self) -> None:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-        analyzer: Any = SentimentIntensityAnalyzer()  # untyped: keep mypy's strict mode to our code
-        self._analyzer = analyzer
-
-    def score(self, text: str) -> float:
-        return float(self._analyzer.polarity_scores(text)["compound"])
-
-
 class TextBlobSentiment:
     """TextBlob's PatternAnalyzer polarity: Pattern's adjective lexicon with negation and
     intensifiers. Needs no NLTK corpora (its lexicon ships inside the package)."""

@@ -121,4 +121,5 @@ def image_model_env(cache_dir: Path) -> Path:
         ],
         log,
     )
+    shutil.rmtree(PROJECT_ROOT / "build", ignore_errors=True)  # setuptools' leftovers (git-ignored)
     return venv

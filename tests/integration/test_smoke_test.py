@@ -42,6 +42,8 @@ async def run_smoke_test(
         process = await asyncio.create_subprocess_exec(
             "bash",
             str(SCRIPT),
+            "--timeout-s",
+            str(timeout_s),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             env=env,
