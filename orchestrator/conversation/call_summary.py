@@ -26,6 +26,9 @@ FIELDS = {
 }
 NOTHING = {"", "none", "unknown", "n/a", "na", "-", "no", "not mentioned", "not given"}
 MAX_SUMMARY_CHARS = 400
+# A labelled line that is none of ours ("Caller: ...", "Agent: ...", "The call:"): a small model
+# echoing the transcript back, which is no summary.
+_ECHO = re.compile(r"^\s*[\w' ]{1,30}:(\s|$)")
 FALLBACK_CALLER_CHARS = 200
 
 SUMMARY_INSTRUCTION = (
@@ -60,7 +63,7 @@ def parse_summary(answer: str, turns: Sequence[SpokenTurn]) -> CallSummary:
         key = label.strip().strip("*- ").lower()
         if key in FIELDS:
             found.setdefault(key, _clean(value))
-        elif line.strip():
+        elif line.strip() and not _ECHO.match(line):
             unlabelled.append(_clean(line))
     # A model that skips the format often still writes a plain summary: take its first words.
     summary = found.pop("summary", "") or " ".join(unlabelled)

@@ -43,7 +43,9 @@ def test_facts_the_caller_stated_fill_what_the_llm_left_out() -> None:
 
 
 def test_without_a_usable_summary_the_callers_words_are_kept() -> None:
-    for answer in ("", "Summary: none\nName: Ana"):
+    # The CPU profile's 135M model echoes the transcript back rather than summarising it.
+    echo = "The phone call:\nAna: Hi, I'm Ana.\nAgent: Thank you, Ana.\nCaller: Can I book a"
+    for answer in ("", "Summary: none\nName: Ana", echo):
         summary = parse_summary(answer, CALL)
         assert summary.summary.startswith("The caller said: Hi, my name is Ana Lopez")
 
