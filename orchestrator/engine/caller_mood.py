@@ -2,8 +2,8 @@
 its audio (orchestrator/conversation/caller_sentiment.py), exported, and turned into an instruction for
 the next reply once the caller has been negative for several turns in a row.
 
-Cost per turn, on the event loop at the turn's commit: the text score ~0.2 ms; the voice features ~4 ms
-for a 3 s turn on a busy 2-core CPU (FFTs; benchmarks/sentiment_accuracy.py). Both run before the reply
+Cost per turn, on the event loop at the turn's commit: the text score ~0.25 ms; the voice features
+~3-4 ms for a 3 s turn on a busy 2-core CPU (FFTs; benchmarks/sentiment_accuracy.py). Both run before the reply
 starts, since the reply's prompt may depend on the label.
 """
 
