@@ -44,12 +44,26 @@ class VoiceFeatures:
     pitch_range_semitones: float
 
 
-def voice_features(
-    audio: FloatArray, words: int, speech_s: float | None = None, sample_rate: int = SAMPLE_RATE
-) -> VoiceFeatures | None:
-    """The voice of one turn from its audio and the transcript's word count; ``speech_s`` is the
-    speech duration when the VAD knows it (else the frames above the pause level). None when the
-    audio holds too little speech to say anything."""
+@dataclass(frozen=True)
+class VoiceAnalysis:
+    """What one turn's audio alone says; the transcript's word count completes it (:meth:`features`).
+    Split so that the audio can be analysed while the turn is being transcribed."""
+
+    energy_db: float
+    speech_s: float
+    pitch_range_semitones: float
+
+    def features(self, words: int) -> VoiceFeatures:
+        return VoiceFeatures(
+            self.energy_db, max(words, 0) / self.speech_s, self.pitch_range_semitones
+        )
+
+
+def analyse_voice(
+    audio: FloatArray, speech_s: float | None = None, sample_rate: int = SAMPLE_RATE
+) -> VoiceAnalysis | None:
+    """The voice of one turn's audio; ``speech_s`` is the speech duration when the VAD knows it (else
+    the frames above the pause level). None when the audio holds too little speech to say anything."""
     frames, rate = _frames(audio, sample_rate)
     if frames.shape[0] == 0:
         return None
@@ -67,7 +81,16 @@ def voice_features(
     if voiced.size >= MIN_VOICED_FRAMES:
         low, high = np.percentile(voiced, [10, 90])
         pitch_range = float(12.0 * np.log2(high / low))
-    return VoiceFeatures(energy_db, max(words, 0) / duration, pitch_range)
+    return VoiceAnalysis(energy_db, duration, pitch_range)
+
+
+def voice_features(
+    audio: FloatArray, words: int, speech_s: float | None = None, sample_rate: int = SAMPLE_RATE
+) -> VoiceFeatures | None:
+    """The voice of one turn from its audio and the transcript's word count (see
+    :func:`analyse_voice`)."""
+    analysis = analyse_voice(audio, speech_s, sample_rate)
+    return analysis.features(words) if analysis is not None else None
 
 
 def f0_track(audio: FloatArray, sample_rate: int = SAMPLE_RATE) -> npt.NDArray[np.float64]:

@@ -2,9 +2,10 @@
 its audio (orchestrator/conversation/caller_sentiment.py), exported, and turned into an instruction for
 the next reply once the caller has been negative for several turns in a row.
 
-Cost per turn, on the event loop at the turn's commit: the text score ~0.25 ms; the voice features
-~3-4 ms for a 3 s turn on a busy 2-core CPU (FFTs; benchmarks/sentiment_accuracy.py). Both run before the reply
-starts, since the reply's prompt may depend on the label.
+Cost per turn: the voice analysis (~3-4 ms for a 3 s turn on a busy 2-core CPU: FFTs;
+benchmarks/sentiment_accuracy.py) runs in a worker thread while the turn is transcribed; at the turn's
+commit, on the event loop before the reply starts (its prompt may depend on the label), only the text
+score (~0.25 ms) and the combination.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from orchestrator.conversation.caller_sentiment import (
     score_turn,
 )
 from orchestrator.conversation.sentiment_text import TextSentiment
-from orchestrator.conversation.voice_features import FloatArray, voice_features
+from orchestrator.conversation.voice_features import VoiceAnalysis
 from orchestrator.engine.metrics import ConversationMetrics
 
 
@@ -35,9 +36,10 @@ class CallerMood:
         self._instruction = instruction
         self._call = CallSentiment()
 
-    def score(self, text: str, audio: FloatArray | None) -> dict[str, JsonValue]:
-        """The turn's sentiment, added to the call's, as the fields of its ``user_turn`` line."""
-        voice = voice_features(audio, len(text.split())) if audio is not None else None
+    def score(self, text: str, voice_analysis: VoiceAnalysis | None) -> dict[str, JsonValue]:
+        """The turn's sentiment, added to the call's, as the fields of its ``user_turn`` line.
+        ``voice_analysis``: its audio's (:func:`analyse_voice`, run while it was transcribed)."""
+        voice = voice_analysis.features(len(text.split())) if voice_analysis is not None else None
         turn = score_turn(self._scorer.score(text), voice, self._call.baseline)
         self._call.add(turn)
         self._metrics.caller_sentiment.observe(turn.score)

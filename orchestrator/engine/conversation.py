@@ -56,6 +56,7 @@ from orchestrator.conversation.turn_taking import (
     TurnState,
     step,
 )
+from orchestrator.conversation.voice_features import VoiceAnalysis, analyse_voice
 from orchestrator.engine.caller_memory import caller_number
 from orchestrator.engine.reply import AgentReply
 from orchestrator.engine.services import ConversationServices
@@ -106,7 +107,8 @@ class ConversationEngine:
         self._speculation = Speculation()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stt_lock = asyncio.Lock()  # a call's transcriptions run in order
-        self._utterance_audio: dict[int, npt.NDArray[np.float32]] = {}  # for the caller's mood
+        # Each utterance's voice, analysed in a worker thread while it is transcribed (caller's mood).
+        self._utterance_voice: dict[int, asyncio.Future[VoiceAnalysis | None]] = {}
         self._mood = services.caller_mood()
         self._memory_key: str | None = None
         self._memory = MemoryBrief("")  # until the caller's is loaded
@@ -229,16 +231,16 @@ class ConversationEngine:
                 if task is not None:
                     task.cancel()  # cancels its STT request on the server
                 self._marks.pop(utterance_id, None)
-                self._utterance_audio.pop(utterance_id, None)
+                self._utterance_voice.pop(utterance_id, None)
                 self._speculation.transcriptions_cancelled += 1
                 output.log_event("transcription_cancelled", {"utterance_id": utterance_id})
             case CommitUserTurn(utterance_id=utterance_id, text=text):
                 self._history.add_user(text)
                 self._marks.setdefault(utterance_id, TurnMarks()).mark(Stage.END_OF_TURN, now)
                 fields: dict[str, JsonValue] = {"text": text}
-                audio = self._utterance_audio.pop(utterance_id, None)
+                voice = self._utterance_voice.pop(utterance_id, None)
                 if self._mood is not None:
-                    fields["sentiment"] = self._mood.score(text, audio)
+                    fields["sentiment"] = self._mood.score(text, _finished(voice))
                 output.log_event("user_turn", fields)
             case StartReply(reply_id=reply_id, utterance_id=utterance_id):
                 self._start_reply(action, self._marks.get(utterance_id or 0) or TurnMarks())
@@ -386,7 +388,11 @@ class ConversationEngine:
         audio = self._call_audio.slice_ms(
             speech.onset_ms - PRE_ROLL_MS, speech.end_ms + POST_ROLL_MS
         )
-        self._utterance_audio[action.utterance_id] = audio
+        if self._mood is not None:
+            loop = asyncio.get_running_loop()
+            self._utterance_voice[action.utterance_id] = loop.run_in_executor(
+                None, analyse_voice, audio
+            )
         mode = self._services.settings.stt_prompt
         prompt = stt_prompt(self._history.turns, mode, STT_PROMPT_CHARS)
         request_id = f"{self._call_sid}-u{action.utterance_id}"
@@ -467,3 +473,14 @@ class ConversationEngine:
         if self._output is None:
             raise RuntimeError("the call has no output (not started or already stopped)")
         return self._output
+
+
+def _finished(analysis: asyncio.Future[VoiceAnalysis | None] | None) -> VoiceAnalysis | None:
+    """The voice analysis if it is done (it runs beside the transcription, which takes far longer);
+    None if it is not, or failed: the turn is then scored from its words alone."""
+    if analysis is None or not analysis.done() or analysis.cancelled():
+        return None
+    if analysis.exception() is not None:
+        log.warning("voice analysis failed: %r", analysis.exception())
+        return None
+    return analysis.result()

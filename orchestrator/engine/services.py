@@ -37,10 +37,12 @@ class ConversationServices:
             models if models is not None else TritonModels(settings, self.metrics.observe_request)
         )
         self.canned = CannedLines(line_texts(settings))
-        # Built once: importing TextBlob loads NLTK (~0.4 s).
-        self.sentiment: TextSentiment | None = (
-            default_scorer() if settings.sentiment_enabled else None
-        )
+        # Built and used once here: importing TextBlob loads NLTK (~0.4 s), and its first score loads
+        # the lexicon (~70 ms), which would otherwise fall on the first caller's turn.
+        self.sentiment: TextSentiment | None = None
+        if settings.sentiment_enabled:
+            self.sentiment = default_scorer()
+            self.sentiment.score("Thank you.")
         self.memory = CallerMemory.from_settings(settings, self.models, self.metrics)
 
     def caller_mood(self) -> CallerMood | None:
