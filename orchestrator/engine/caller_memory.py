@@ -100,11 +100,8 @@ class CallerMemory:
             return None
 
     async def load(self, key: str) -> MemoryBrief:
-        started = time.perf_counter()
         calls = await asyncio.to_thread(self._store.recent, key, self._settings.memory_recent_calls)
-        brief = memory_brief(calls, self._settings.memory_token_budget)
-        self._metrics.memory_load_seconds.observe(time.perf_counter() - started)
-        return brief
+        return memory_brief(calls, self._settings.memory_token_budget)
 
     def remember(
         self,

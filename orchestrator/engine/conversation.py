@@ -177,13 +177,15 @@ class ConversationEngine:
             log.warning("caller memory not loaded: %s", exc)
             self._require_output().log_event("memory_loaded", {"error": str(exc)})
             return
+        seconds = time.perf_counter() - started
+        self._services.metrics.memory_load_seconds.observe(seconds)
         self._memory = brief
         fields: dict[str, JsonValue] = {
             "calls": list(brief.call_sids),
             "facts": {k: v if isinstance(v, str) else list(v) for k, v in brief.facts.items()},
             "tokens": brief.tokens,
             "text": brief.text,
-            "load_ms": round(1000.0 * (time.perf_counter() - started), 1),
+            "load_ms": round(1000.0 * seconds, 1),
         }
         self._require_output().log_event("memory_loaded", fields)
 
