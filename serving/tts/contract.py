@@ -93,11 +93,17 @@ class TtsEngine(Protocol):
 def warm_up(engine: TtsEngine) -> None:
     """Synthesise one short sentence ``WARM_UP_ROUNDS`` times, so that the engine's first-run costs
     (onnxruntime's first runs, CUDA kernels, caches) are not a caller's, and an engine that cannot
-    run fails at load. Raises what the engine raises, or RuntimeError if it produced no audio."""
+    run fails at load. After the first round each carries the previous round's audio as a context
+    turn, as every reply's second chunk does (orchestrator/engine/reply.py): the context path (CSM's
+    Mimi encoder) runs at load too. Raises what the engine raises, or RuntimeError if it produced no
+    audio."""
+    context: tuple[ContextTurn, ...] = ()
     for _ in range(WARM_UP_ROUNDS):
-        chunks = engine.synthesize(TtsRequest(WARM_UP_TEXT), _never)
-        if not sum(c.samples.size for c in chunks):
+        chunks = engine.synthesize(TtsRequest(WARM_UP_TEXT, 0, context), _never)
+        audio = np.concatenate([np.zeros(0, np.float32), *(c.samples for c in chunks)])
+        if not audio.size:
             raise RuntimeError(f"warm-up: no audio for {WARM_UP_TEXT!r}")
+        context = (ContextTurn(WARM_UP_TEXT, 0, audio),)
 
 
 def _never() -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -59,17 +60,40 @@ class _FrameStreamer:
         pass
 
 
-class CsmTtsEngine:
-    def __init__(self, options: TtsOptions) -> None:
-        import transformers
+@dataclass(frozen=True)
+class LoadedCsm:
+    """CSM's processor (host side: tokenizer, feature extractor) and model (on its device)."""
 
+    processor: Any
+    model: Any
+
+
+def load_csm(options: TtsOptions) -> LoadedCsm:
+    """Processor and weights of ``options.model`` in ``options.dtype`` on ``options.device``."""
+    import transformers
+
+    library: Any = transformers  # untyped: keep mypy's strict mode to our own code
+    processor = library.AutoProcessor.from_pretrained(options.model)
+    model = library.CsmForConditionalGeneration.from_pretrained(
+        options.model, dtype=getattr(torch, options.dtype), device_map=options.device
+    ).eval()
+    return LoadedCsm(processor, model)
+
+
+class CsmTtsEngine:
+    """Streams a request's sentences as audio. Every tensor the model or its codec sees is moved to
+    the model's device first, audio also to the codec's dtype: the processor builds them on the
+    host in float32, and transformers' sampler hands the streamer host copies of each frame
+    (``next_tokens.cpu()``), while with one device in ``device_map`` no accelerate hook moves them."""
+
+    def __init__(self, options: TtsOptions, loaded: LoadedCsm | None = None) -> None:
+        loaded = loaded or load_csm(options)
         self.options = options
-        dtype = getattr(torch, options.dtype)
-        library: Any = transformers  # untyped: keep mypy's strict mode to our own code
-        self._processor: Any = library.AutoProcessor.from_pretrained(options.model)
-        self._model: Any = library.CsmForConditionalGeneration.from_pretrained(
-            options.model, dtype=dtype, device_map=options.device
-        ).eval()
+        self._processor: Any = loaded.processor
+        self._model: Any = loaded.model
+        self._device = torch.device(self._model.device)
+        # The processor's only floating-point tensor is the context audio, which Mimi's encoder reads.
+        self._audio_dtype: torch.dtype = self._model.codec_model.dtype
         codec = self._model.config.codec_config
         self.sample_rate = int(codec.sampling_rate)
         self._frame_samples = round(self.sample_rate / codec.frame_rate)
@@ -88,6 +112,12 @@ class CsmTtsEngine:
                 "depth_decoder_suppress_tokens": invalid,
             }
         self._eos = int(self._model.config.codebook_eos_token_id)
+
+    def _to_model(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` on the model's device; audio (floating point) also in the codec's dtype."""
+        if tensor.is_floating_point():
+            return tensor.to(self._device, self._audio_dtype)
+        return tensor.to(self._device)
 
     def synthesize(self, request: TtsRequest, should_stop: ShouldStop) -> Iterator[AudioChunk]:
         chunk_index = 0
@@ -115,7 +145,7 @@ class CsmTtsEngine:
         prompt = self._processor.apply_chat_template(conversation, tokenize=False)
         audio = [turn.audio for turn in request.context] or None
         inputs = self._processor(text=prompt, audio=audio, return_tensors="pt")
-        return {k: v.to(self._model.device) for k, v in inputs.items()}
+        return {name: self._to_model(value) for name, value in inputs.items()}
 
     def _sentence_audio(
         self, request: TtsRequest, span: TextSpan, should_stop: ShouldStop, first_index: int
@@ -179,7 +209,7 @@ class CsmTtsEngine:
     def _decode(self, codes: list[torch.Tensor], start: int) -> FloatArray:
         """Audio of frames ``start:`` decoded with up to ``codec_context_frames`` frames before them."""
         left = max(0, start - self.options.codec_context_frames)
-        window = torch.stack(codes[left:], dim=0)  # [frames, codebooks]
+        window = self._to_model(torch.stack(codes[left:], dim=0))  # [frames, codebooks]
         with torch.inference_mode():
             audio = self._model.codec_model.decode(window.transpose(0, 1).unsqueeze(0)).audio_values
         samples: FloatArray = (

@@ -118,10 +118,22 @@ def test_vad_stt_and_tts_answer(image_triton: TritonServer) -> None:
         [tensor("audio", noise), tensor("sample_rate", np.array([16_000], np.int32))],
         request_id=f"stt-{uuid.uuid4().hex[:8]}",
     )
+    # As every reply's second chunk is sent: the previous chunk's text and audio as CSM context, which
+    # Mimi's bfloat16 encoder reads (float32 audio there failed: "Input type (float) and bias type
+    # (c10::BFloat16) should be the same").
+    context_audio = rng.normal(0.0, 0.05, 8_000).astype(np.float32)
     tts = stream_request(
         image_triton.grpc_url,
         "tts",
-        [text_tensor("text", "Hello there."), tensor("speaker_id", np.array([0], np.int32))],
+        [
+            text_tensor("text", "Hello there."),
+            tensor("speaker_id", np.array([0], np.int32)),
+            text_tensor("context_text", "Thanks for calling."),
+            tensor("context_speaker", np.array([0], np.int32)),
+            tensor("context_audio", context_audio),
+            tensor("context_audio_lengths", np.array([context_audio.size], np.int32)),
+            tensor("context_sample_rate", np.array([16_000], np.int32)),
+        ],
         request_id=f"tts-{uuid.uuid4().hex[:8]}",
     )
     for result in (vad, stt, tts):

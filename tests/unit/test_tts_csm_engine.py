@@ -50,6 +50,23 @@ def test_context_turn_audio_is_accepted(csm: TtsEngine) -> None:
     assert chunks and chunks[0].span.of("Hi.") == "Hi."
 
 
+def test_bfloat16_with_context_turns_as_production_runs_it() -> None:
+    # Production's dtype, with context as every reply's second chunk carries: Mimi's bf16 encoder once
+    # got the processor's float32 audio and failed.
+    options = TtsOptions(
+        engine=TtsEngineKind.CSM,
+        model=str(tiny_csm_dir(CACHE_DIR)),
+        device="cpu",
+        dtype="bfloat16",
+        max_sentence_s=1.0,
+    )
+    engine = build_engine(options)
+    turn = ContextTurn("Earlier words.", 1, np.zeros(12_000, np.float32))
+    chunks = list(engine.synthesize(TtsRequest("Hi.", 0, (turn,)), lambda: False))
+    assert chunks and all(c.samples.dtype == np.float32 for c in chunks)
+    assert all(np.isfinite(c.samples).all() for c in chunks)
+
+
 def test_stop_ends_generation_within_a_frame(csm: TtsEngine) -> None:
     sent = 0
 

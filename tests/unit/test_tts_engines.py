@@ -102,6 +102,16 @@ def test_warm_up_synthesises_one_sentence_to_the_end_a_few_times() -> None:
     assert [r.text for r in engine.requests] == [WARM_UP_TEXT] * WARM_UP_ROUNDS
 
 
+def test_warm_up_rounds_after_the_first_carry_the_previous_audio_as_context() -> None:
+    engine = ScriptedEngine([320, 1600, 100])
+    warm_up(engine)
+    first, *later = engine.requests
+    assert first.context == ()
+    assert later and all(len(r.context) == 1 for r in later)
+    assert all(r.context[0].audio.size == 2020 for r in later)
+    assert all(r.context[0].audio.dtype == np.float32 for r in later)
+
+
 def test_a_warm_up_without_audio_or_with_an_engine_error_fails() -> None:
     with pytest.raises(RuntimeError, match="no audio"):
         warm_up(ScriptedEngine([]))
