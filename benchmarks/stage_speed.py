@@ -52,11 +52,20 @@ import numpy.typing as npt
 
 from benchmarks.results_file import write_result
 from orchestrator.conversation.phrase_chunker import ChunkerParams, PhraseChunker
+from orchestrator.params import sampling_options
+from orchestrator.settings import Settings
+from serving.profiles import ORCHESTRATOR_ENV_FILES
 
 EOT_SILENCE_MS = 400.0  # the end-of-turn silence the segmenter waits for before STT starts
 MAX_TOKENS = 48
-STOP = ("<|im_end|>", "<|im_start|>")
 PERSONA = "restaurant_host.txt"
+
+
+def cpu_stop_token_ids() -> tuple[int, ...]:
+    """The CPU profile's end-of-turn token ids, as its calls send them (serving/cpu_orchestrator.env)."""
+    return sampling_options(Settings(_env_file=ORCHESTRATOR_ENV_FILES["cpu"])).stop_token_ids
+
+
 # Beyond callsim's CALLER_SENTENCES: more turns for the percentiles, same register.
 EXTRA_SENTENCES = (
     "Hi, I would like to know if you are open on Monday.",
@@ -557,7 +566,7 @@ async def in_process_llm(
     params = SamplingParams(
         temperature=0.0,
         max_tokens=MAX_TOKENS,
-        stop=list(STOP),
+        stop_token_ids=list(cpu_stop_token_ids()),
         output_kind=RequestOutputKind.DELTA,
     )
     samples: list[Sample] = []
@@ -625,7 +634,7 @@ async def server_llm(
     from orchestrator.triton.llm_client import LlmClient, SamplingOptions
 
     llm = LlmClient(client, first_token_timeout_s=120.0, token_timeout_s=60.0)
-    sampling = SamplingOptions(max_tokens=MAX_TOKENS, stop=STOP).greedy()
+    sampling = SamplingOptions(max_tokens=MAX_TOKENS, stop_token_ids=cpu_stop_token_ids()).greedy()
     samples = []
     answers = {}
     for order, key in rounds(len(prompts), repeats):

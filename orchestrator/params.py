@@ -60,6 +60,7 @@ def sampling_options(settings: Settings) -> SamplingOptions:
         temperature=settings.llm_temperature,
         top_p=settings.llm_top_p,
         stop=tuple(settings.llm_stop),
+        stop_token_ids=tuple(settings.llm_stop_token_ids),
         min_tokens=settings.llm_min_tokens,
         repetition_penalty=settings.llm_repetition_penalty,
         frequency_penalty=settings.llm_frequency_penalty,

@@ -10,12 +10,12 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator.conversation.answer_guard import AnswerGuardParams
 from orchestrator.conversation.phrase_chunker import ChunkerParams
-from orchestrator.conversation.prompts import PromptFormat
+from orchestrator.conversation.prompts import SPECIAL_TOKENS, PromptFormat
 from orchestrator.conversation.speech_segmenter import SegmenterParams
 from orchestrator.conversation.stt_prompt import SttPrompt
 from orchestrator.conversation.turn_taking import TurnParams
@@ -157,7 +157,12 @@ class Settings(BaseSettings):
     )
     llm_stop: list[str] = Field(
         default_factory=lambda: list(_SAMPLING.stop),
-        description="generation stops before any of these (the end of the model's turn)",
+        description="generation stops before any of these texts (never a special token: those are "
+        "not in the output text; each stop string delays every streamed delta by its length)",
+    )
+    llm_stop_token_ids: list[int] = Field(
+        default_factory=lambda: list(_SAMPLING.stop_token_ids),
+        description="generation stops at any of these token ids (the model's end-of-turn tokens)",
     )
     llm_system_prompt_file: str = Field(
         "", description="a persona file; when set, its text replaces llm_system_prompt"
@@ -343,6 +348,18 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(True, description="JSON log lines (False: plain text)")
     log_level: str = "INFO"
+
+    @field_validator("llm_stop")
+    @classmethod
+    def _stop_strings_are_text(cls, stop: list[str]) -> list[str]:
+        special = sorted(set(stop) & SPECIAL_TOKENS)
+        if special:
+            raise ValueError(
+                f"{special} are special tokens: vLLM leaves them out of the text, so as stop strings "
+                "they never match and only delay every streamed delta; put their ids in "
+                "llm_stop_token_ids"
+            )
+        return stop
 
 
 def system_prompt(settings: Settings) -> str:

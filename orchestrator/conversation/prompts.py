@@ -10,7 +10,8 @@ The vLLM backend's ``text_input`` is raw text, so the orchestrator applies the t
 - **ChatML** (the CPU profile's SmolLM2, and many small instruct models): ``system``, ``user``,
   ``assistant`` blocks.
 
-Both end with an open agent turn; the model ends its answer with a stop sequence (settings).
+Both end with an open agent turn; the model ends its answer with its end-of-turn token
+(``llm_stop_token_ids``), never seen in the text.
 
     <start_of_turn>user            <|im_start|>system
     {system}                       {system}<|im_end|>
@@ -57,7 +58,10 @@ class PromptError(ValueError):
 
 BOS = "<bos>"
 _GEMMA_START, _GEMMA_END = "<start_of_turn>", "<end_of_turn>"
-_CHATML_END = "<|im_end|>"
+_CHATML_START, _CHATML_END = "<|im_start|>", "<|im_end|>"
+# The formats' markers are special tokens: the model ends its turn with one, but vLLM never puts them
+# in the text (skip_special_tokens), so as stop strings they cannot match: end turns on their ids.
+SPECIAL_TOKENS = frozenset({BOS, _GEMMA_START, _GEMMA_END, _CHATML_START, _CHATML_END})
 _CHATML_ROLES = {Role.USER: "user", Role.ASSISTANT: "assistant"}
 # Gemma's history must start with the caller; the greeting comes first, so the prompt opens with this.
 CALL_CONNECTED = "(The phone call has connected.)"
@@ -91,10 +95,11 @@ def gemma_prompt(system: str, history: Sequence[SpokenTurn], bos: bool = False) 
 
 
 def chatml_prompt(system: str, history: Sequence[SpokenTurn]) -> str:
-    parts = [f"<|im_start|>system\n{system.strip()}{_CHATML_END}\n"] if system.strip() else []
+    parts = [f"{_CHATML_START}system\n{system.strip()}{_CHATML_END}\n"] if system.strip() else []
     for turn in history:
-        parts.append(f"<|im_start|>{_CHATML_ROLES[turn.role]}\n{turn.text.strip()}{_CHATML_END}\n")
-    parts.append("<|im_start|>assistant\n")
+        role = _CHATML_ROLES[turn.role]
+        parts.append(f"{_CHATML_START}{role}\n{turn.text.strip()}{_CHATML_END}\n")
+    parts.append(f"{_CHATML_START}assistant\n")
     return "".join(parts)
 
 

@@ -38,7 +38,13 @@ class SamplingOptions:
     max_tokens: int = 96
     temperature: float = 0.7
     top_p: float = 0.95
-    stop: tuple[str, ...] = ("<end_of_turn>", "<start_of_turn>")  # Gemma's end of its turn
+    # Text that ends the answer. Only real text belongs here: special tokens never appear in vLLM's
+    # output text (skip_special_tokens), and any stop string makes vLLM hold back its length - 1
+    # characters of every streamed delta until the request ends (v1/engine/detokenizer.py).
+    stop: tuple[str, ...] = ()
+    # Tokens that end the answer: Gemma 3's <end_of_turn> (106) and <start_of_turn> (105). vLLM also
+    # stops on the checkpoint's generation_config eos ids, but a quantized repository may lack 106 there.
+    stop_token_ids: tuple[int, ...] = (106, 105)
     seed: int | None = None
     min_tokens: int = 0  # vLLM keeps generating (past end-of-turn) until this many
     repetition_penalty: float = 1.0  # 1.0 and 0.0 below: vLLM's defaults (off)
@@ -53,8 +59,11 @@ class SamplingOptions:
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
-            "stop": list(self.stop),
         }
+        if self.stop:
+            params["stop"] = list(self.stop)
+        if self.stop_token_ids:
+            params["stop_token_ids"] = list(self.stop_token_ids)
         if self.seed is not None:
             params["seed"] = self.seed
         if self.min_tokens:

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.conversation.prompts import Role, Turn, gemma_prompt
+from orchestrator.conversation.prompts import Role, Turn, chatml_prompt, gemma_prompt
+from orchestrator.params import sampling_options
+from orchestrator.settings import Settings
 from orchestrator.triton.connection import connect
 from orchestrator.triton.llm_client import LlmClient, LlmError, SamplingOptions
 from orchestrator.triton.request import (
@@ -25,9 +27,14 @@ from orchestrator.triton.request import (
     text_tensor,
 )
 from serving.launcher import TritonServer
+from serving.llm_cpu_weights import converted_model_dir
+from serving.paths import PROJECT_ROOT
+from serving.profiles import ORCHESTRATOR_ENV_FILES
 
 PROMPT = gemma_prompt("You are a helpful assistant.", [Turn(Role.USER, "Tell me about the moon.")])
 GREEDY = SamplingOptions(max_tokens=24, stop=()).greedy()
+# What the CPU profile's calls send (serving/cpu_orchestrator.env through the product's settings).
+CPU_SAMPLING = sampling_options(Settings(_env_file=ORCHESTRATOR_ENV_FILES["cpu"]))
 
 
 @pytest.fixture
@@ -57,6 +64,29 @@ async def test_streamed_deltas_concatenate_to_the_non_streamed_answer(llm: LlmCl
     assert "".join(d.text for d in deltas) == answer.text
     assert answer.text.strip()
     assert deltas[-1].finish_reason == answer.finish_reason == "length"
+
+
+async def test_the_first_token_of_an_answer_streams_at_once_and_the_answer_ends_on_its_token(
+    llm: LlmClient,
+) -> None:
+    # A stop string made vLLM hold back its length - 1 characters of every delta (11 for
+    # "<|im_start|>": the first ~3 tokens of each answer came only with later ones).
+    prompt = chatml_prompt("Answer in one short sentence.", [Turn(Role.USER, "Say hello.")])
+    deltas = [d async for d in llm.stream(prompt, CPU_SAMPLING.greedy())]
+    first = next(d for d in deltas if d.tokens)
+    assert first.text, deltas[:4]
+    answer = "".join(d.text for d in deltas)
+    assert deltas[-1].finish_reason == "stop", answer  # SmolLM2's <|im_end|>, by id
+    assert "<|im" not in answer
+
+
+def test_the_cpu_profiles_stop_token_ids_are_smollm2s_end_of_turn_tokens() -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(converted_model_dir(PROJECT_ROOT / ".cache")))
+    tokens = tokenizer.convert_ids_to_tokens(list(CPU_SAMPLING.stop_token_ids))
+    assert tokens == ["<|im_end|>", "<|im_start|>"]
+    assert tokenizer.eos_token == "<|im_end|>"
 
 
 async def test_cancelling_the_stream_stops_generation_on_the_server(
