@@ -1,5 +1,6 @@
 """What our Python-backend ``model.py`` files share. Imported only inside Triton's stub (it needs
-``triton_python_backend_utils``), so it holds no logic worth a unit test: that lives in the engines.
+``triton_python_backend_utils``), so it holds no logic worth a unit test: that lives in the engines and in
+serving/request_backlog.py.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import triton_python_backend_utils as pb_utils
+
+from serving.request_backlog import BACKLOG_METRICS, BacklogGauges, RequestBacklog
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
@@ -22,28 +25,53 @@ def error_response(model: str, message: str, code: Any = None) -> Any:
 
 class RequestThreads:
     """Runs each request of a decoupled model on a pool thread, so a long request holds up neither
-    the others nor cancellation checks; a failure still ends the request's stream with FINAL."""
+    the others nor cancellation checks; a failure still ends the request's stream with FINAL.
+
+    ``execute`` returns at once, so Triton's queue metrics never see a request wait here for a thread;
+    the pool's backlog is exported instead, as ``cc_model_requests_waiting``, ``cc_model_requests_running``
+    and ``cc_model_request_slots`` (= ``workers``) with the label ``model``."""
 
     def __init__(self, model: str, workers: int) -> None:
         self._model = model
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=model)
+        self._families = {
+            key: pb_utils.MetricFamily(
+                name=name, description=description, kind=pb_utils.MetricFamily.GAUGE
+            )
+            for key, (name, description) in BACKLOG_METRICS.items()
+        }
+        gauges = BacklogGauges(
+            **{
+                key: family.Metric(labels={"model": model})
+                for key, family in self._families.items()
+            }
+        )
+        self._backlog = RequestBacklog(gauges, workers)
 
     def submit(self, requests: list[Any], serve: Callable[[Any, Any], None]) -> None:
         """``serve(request, response_sender)`` for each request, on the pool."""
         for request in requests:
+            self._backlog.accepted()
             self._pool.submit(self._run, request, serve)
 
     def shutdown(self) -> None:
         """Waits for the requests in flight: each ends its stream before the model goes."""
         self._pool.shutdown(wait=True)
+        self._backlog.close()
+        # The stub wants each Metric deleted before its MetricFamily; the backlog holds the Metrics.
+        del self._backlog
+        self._families.clear()
 
     def _run(self, request: Any, serve: Callable[[Any, Any], None]) -> None:
-        sender = request.get_response_sender()
-        try:
-            serve(request, sender)
-        except Exception as exc:  # an engine failure must still end the stream
-            pb_utils.Logger.log_error(
-                f"{self._model}: request {request.request_id()!r} failed: {exc!r}"
-            )
-            code = pb_utils.TritonError.INTERNAL
-            sender.send(error_response(self._model, f"internal error: {exc}", code), flags=FINAL)
+        with self._backlog.serving():
+            sender = request.get_response_sender()
+            try:
+                serve(request, sender)
+            except Exception as exc:  # an engine failure must still end the stream
+                pb_utils.Logger.log_error(
+                    f"{self._model}: request {request.request_id()!r} failed: {exc!r}"
+                )
+                code = pb_utils.TritonError.INTERNAL
+                sender.send(
+                    error_response(self._model, f"internal error: {exc}", code), flags=FINAL
+                )

@@ -1,10 +1,13 @@
-"""Prometheus metrics of the conversation: calls, per-stage turn latency, model requests by outcome."""
+"""Prometheus metrics of the conversation: calls, per-stage turn latency, model requests by outcome,
+the LLM's requests in flight."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from orchestrator.conversation.timings import TurnTimings
 
@@ -13,6 +16,66 @@ STAGE_BUCKETS_S = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.
 # A caller turn's sentiment score, -1 (negative) to 1; +-0.05 are the labels' thresholds.
 SENTIMENT_BUCKETS = (-0.75, -0.5, -0.25, -0.05, 0.05, 0.25, 0.5, 0.75, 1.0)
 MEMORY_LOAD_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+
+
+class LlmRequest:
+    """One LLM request in flight: awaiting its first token until :meth:`responded`, then generating."""
+
+    def __init__(self, gauges: LlmRequestGauges) -> None:
+        self._gauges = gauges
+        self._phase: Gauge | None = gauges.awaiting_first_token
+        gauges.awaiting_first_token.inc()
+
+    def responded(self) -> None:
+        """A response arrived (each one may say so; the first moves the request on)."""
+        if self._phase is self._gauges.awaiting_first_token:
+            self._phase.dec()
+            self._phase = self._gauges.generating
+            self._phase.inc()
+
+    def ended(self) -> None:
+        if self._phase is not None:
+            self._phase.dec()
+            self._phase = None
+
+
+@dataclass(frozen=True)
+class LlmRequestGauges:
+    """The LLM's backlog as this process sees it: requests sent and awaiting their first token (waiting
+    in vLLM's scheduler, or in prefill), and requests generating. The client counts them because
+    nothing on the server does: Triton's queue stays empty for the vLLM backend (it takes every request
+    at once), and under vLLM V1 that backend exports no queue gauge (docs/SCALING.md)."""
+
+    awaiting_first_token: Gauge
+    generating: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> LlmRequestGauges:
+        return cls(
+            awaiting_first_token=Gauge(
+                "cc_llm_requests_awaiting_first_token",
+                "LLM requests sent and not yet answered with a first token",
+                registry=registry,
+            ),
+            generating=Gauge(
+                "cc_llm_requests_generating",
+                "LLM requests streaming their answer",
+                registry=registry,
+            ),
+        )
+
+    def register_into(self, registry: CollectorRegistry) -> None:
+        registry.register(self.awaiting_first_token)
+        registry.register(self.generating)
+
+    @contextlib.contextmanager
+    def request(self) -> Iterator[LlmRequest]:
+        """One request, from being sent until its stream ends, however it ends."""
+        request = LlmRequest(self)
+        try:
+            yield request
+        finally:
+            request.ended()
 
 
 @dataclass(frozen=True)
@@ -27,6 +90,7 @@ class ConversationMetrics:
     sentiment_acknowledgements: Counter
     memory_load_seconds: Histogram
     memory_writes: Counter
+    llm_requests: LlmRequestGauges
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> ConversationMetrics:
@@ -88,6 +152,7 @@ class ConversationMetrics:
                 ["outcome"],
                 registry=registry,
             ),
+            llm_requests=LlmRequestGauges.create(registry),
         )
 
     def register_into(self, registry: CollectorRegistry) -> None:
@@ -101,6 +166,7 @@ class ConversationMetrics:
         registry.register(self.sentiment_acknowledgements)
         registry.register(self.memory_load_seconds)
         registry.register(self.memory_writes)
+        self.llm_requests.register_into(registry)
 
     def observe_request(self, model: str, outcome: str) -> None:
         self.model_requests.labels(model, outcome).inc()

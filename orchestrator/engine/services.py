@@ -34,7 +34,9 @@ class ConversationServices:
         self.answer_guard_params = params.answer_guard_params(settings)
         self.metrics = metrics or ConversationMetrics.create()
         self.models: Models = (
-            models if models is not None else TritonModels(settings, self.metrics.observe_request)
+            models
+            if models is not None
+            else TritonModels(settings, self.metrics.observe_request, self.metrics.llm_requests)
         )
         self.canned = CannedLines(line_texts(settings))
         # Built and used once here: importing TextBlob loads NLTK (~0.4 s), and its first score loads

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import tritonclient.grpc.aio as grpcclient_aio
 
 from orchestrator import params
+from orchestrator.engine.metrics import LlmRequestGauges
 from orchestrator.engine.models import FloatArray, Heard, VadSession
 from orchestrator.settings import Settings
 from orchestrator.triton.connection import connect
@@ -37,9 +38,15 @@ class _Clients:
 
 
 class TritonModels:
-    def __init__(self, settings: Settings, observe: RequestObserver | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        observe: RequestObserver | None = None,
+        llm_requests: LlmRequestGauges | None = None,
+    ) -> None:
         self._settings = settings
         self._observe = observe  # told how each STT, LLM and TTS request ended
+        self._llm_requests = llm_requests or LlmRequestGauges.create()  # the LLM's backlog
         self._clients: _Clients | None = None
 
     def _connected(self) -> _Clients:
@@ -74,9 +81,11 @@ class TritonModels:
     async def generate(self, prompt: str, request_id: str) -> AsyncGenerator[LlmDelta]:
         # Closing this generator early closes the stream at once (and cancels the request).
         stream = self._connected().llm.stream(prompt, request_id=request_id)
-        async with contextlib.aclosing(stream) as deltas:
-            async for delta in deltas:
-                yield delta
+        with self._llm_requests.request() as request:
+            async with contextlib.aclosing(stream) as deltas:
+                async for delta in deltas:
+                    request.responded()
+                    yield delta
 
     async def speak(
         self, text: str, context: Sequence[ContextTurn], request_id: str

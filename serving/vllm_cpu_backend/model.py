@@ -19,6 +19,11 @@ generate fails the load (Triton then reports the model not ready) instead of fai
 Threads, as in NGC's backend: Triton's thread only schedules a coroutine on the engine's event loop (its
 own thread); a response thread drains a queue into ``send`` so that slow sends never stall generation,
 and reads each stream's cancellation flag after every send.
+
+Metrics: none of its own, on purpose. NGC's backend reports vLLM's only with the config.pbtxt parameter
+``REPORT_CUSTOM_METRICS`` (not set here), and under vLLM V1 only counters and histograms, no queue
+gauge; so the LLM's backlog is counted by the orchestrator (``cc_llm_requests_awaiting_first_token``,
+docs/SCALING.md), and nothing here may stand in for a gauge the real backend lacks.
 """
 
 import asyncio

@@ -7,6 +7,7 @@ they get structural checks here instead of schema validation.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from orchestrator.engine.metrics import ConversationMetrics
 from orchestrator.triton.connection import grpc_target
+from orchestrator.twilio.metrics import EdgeMetrics
+from serving.request_backlog import BACKLOG_METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -113,27 +117,55 @@ def test_ingress_keeps_media_websockets_open() -> None:
     assert rule["http"]["paths"][0]["backend"]["service"]["name"] == "orchestrator"
 
 
-def adapter_rules() -> list[dict[str, Any]]:
+def adapter_rules(kind: str = "rules") -> list[dict[str, Any]]:
+    """The adapter's per-pod ``rules`` or its per-namespace ``externalRules``."""
     config = find("ConfigMap", "prometheus-adapter-client-caller")["data"]["config.yaml"]
-    rules: list[dict[str, Any]] = yaml.safe_load(config)["rules"]
+    rules: list[dict[str, Any]] = yaml.safe_load(config)[kind]
     return rules
 
 
 def test_adapter_rules_are_well_formed() -> None:
-    for rule in adapter_rules():
+    for rule in adapter_rules() + adapter_rules("externalRules"):
         assert {"seriesQuery", "resources", "name", "metricsQuery"} <= rule.keys()
         assert "<<.LabelMatchers>>" in rule["metricsQuery"]
+        assert rule["resources"]["overrides"]["namespace"] == {"resource": "namespace"}
+    for rule in adapter_rules():
         assert "<<.GroupBy>>" in rule["metricsQuery"]
         assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
 
 
 def test_every_hpa_metric_is_served_by_an_adapter_rule() -> None:
-    served = {rule["name"]["as"] for rule in adapter_rules()}
+    served = {
+        "Pods": {rule["name"]["as"] for rule in adapter_rules()},
+        "External": {rule["name"]["as"] for rule in adapter_rules("externalRules")},
+    }
     hpa = find("HorizontalPodAutoscaler", "triton")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "triton"
     for metric in hpa["spec"]["metrics"]:
-        assert metric["type"] == "Pods"
-        assert metric["pods"]["metric"]["name"] in served
+        source = metric[metric["type"].lower()]
+        assert source["metric"]["name"] in served[metric["type"]], metric
+
+
+def exported_metric_names() -> set[str]:
+    """Our metrics: the orchestrator's (edge and conversation) and the Python-backend models' gauges."""
+    edge = EdgeMetrics.create()
+    ConversationMetrics.create().register_into(edge.registry)
+    orchestrator = {family.name for family in edge.registry.collect()}
+    return orchestrator | {name for name, _ in BACKLOG_METRICS.values()}
+
+
+def test_the_adapter_reads_only_metrics_our_code_exports() -> None:
+    queries = " ".join(
+        rule["seriesQuery"] + " " + rule["metricsQuery"]
+        for rule in adapter_rules() + adapter_rules("externalRules")
+    )
+    ours = set(re.findall(r"\bcc_[a-z_]+", queries))
+    assert ours, "the adapter reads none of our metrics"
+    assert ours <= exported_metric_names(), ours - exported_metric_names()
+    # Not Triton's queue gauges nor vLLM V0's: for these models they never rise (docs/SCALING.md).
+    for never_rises in ("nv_inference_pending_request_count", "nv_inference_queue_duration_us"):
+        assert never_rises not in queries
+    assert "vllm:num_requests" not in queries
 
 
 def test_service_monitors_select_services_with_the_named_port() -> None:
