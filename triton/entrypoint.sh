@@ -13,8 +13,10 @@
 # these), CC_TRITON_GRPC_ADDRESS (default 127.0.0.1 for `all`, 0.0.0.0 for `triton`), CC_ORCHESTRATOR_PORT
 # (8080), CC_ORCHESTRATOR_APP (uvicorn factory, orchestrator.app:app_from_env), CC_DRAIN_TIMEOUT_S (600),
 # CC_TRITON_START_TIMEOUT_S (1800), CC_TRITON_GRPC_MAX_CONNECTION_AGE_MS (60000), TRITONSERVER_BIN and
-# TRITONSERVER_BACKENDS (default: the image's tritonserver and /opt/tritonserver/backends). Model settings:
-# CC_MODEL_<MODEL>_<KEY> (serving/model_parameters.py); orchestrator settings: CC_* (orchestrator/settings.py).
+# TRITONSERVER_BACKENDS (default: the image's tritonserver and /opt/tritonserver/backends), CC_RUN_DIR
+# (/tmp/client-caller: the planned model repository), CC_MODEL_LLM_GPU_MEMORY_UTILIZATION (the LLM's share
+# of the GPU instead of the plan's). Model settings: CC_MODEL_<MODEL>_<KEY> (serving/model_parameters.py);
+# orchestrator settings: CC_* (orchestrator/settings.py).
 set -euo pipefail
 
 APP_DIR="${CC_APP_DIR:-/opt/client-caller}"
@@ -27,6 +29,7 @@ METRICS_PORT="${CC_TRITON_METRICS_PORT:-8002}"
 ORCHESTRATOR_PORT="${CC_ORCHESTRATOR_PORT:-8080}"
 ORCHESTRATOR_APP="${CC_ORCHESTRATOR_APP:-orchestrator.app:app_from_env}"
 DRAIN_TIMEOUT_S="${CC_DRAIN_TIMEOUT_S:-600}"
+RUN_DIR="${CC_RUN_DIR:-/tmp/client-caller}"
 TRITON_START_TIMEOUT_S="${CC_TRITON_START_TIMEOUT_S:-1800}"
 
 TRITON_PID=""
@@ -42,6 +45,28 @@ fetch_weights() {
   mkdir -p "$HF_HOME"
   log "fetching weights into $HF_HOME (skipped when already complete)"
   python3 -m serving.weights fetch --model-repository "$MODEL_REPOSITORY"
+}
+
+# The LLM's share of the GPU (gpu_memory_utilization), planned from the card present and the models this
+# tritonserver loads (serving/gpu_memory_plan.py, docs/GPU_MEMORY.md). NGC's vLLM backend reads it only
+# from llm/1/model.json, so the plan writes a copy of the model repository under $RUN_DIR with it, and
+# tritonserver loads that copy (the image's repository, or a mounted one, stays as built). A card too
+# small for the models stops the start here, before any download. No nvidia-smi (CPU): nothing to plan.
+plan_gpu_memory() {
+  local smi gpu_name gpu_mib
+  if ! command -v nvidia-smi >/dev/null 2>&1; then
+    log "no nvidia-smi: no GPU memory plan (model repository as it is)"
+    return
+  fi
+  if ! smi="$(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits)" || [ -z "$smi" ]; then
+    log "WARNING: nvidia-smi lists no GPU: no GPU memory plan (model repository as it is)"
+    return
+  fi
+  # The models all use the first GPU (cuda:0): plan for it.
+  IFS=, read -r gpu_name gpu_mib <<<"${smi%%$'\n'*}"
+  python3 -m serving.gpu_memory_plan plan --gpu-name "$gpu_name" --gpu-mib "${gpu_mib// /}" \
+    --model-repository "$MODEL_REPOSITORY" --output "$RUN_DIR/model_repository" || exit 1
+  MODEL_REPOSITORY="$RUN_DIR/model_repository"
 }
 
 cublas12_lib_dir() {
@@ -209,6 +234,7 @@ role="${1:-all}"
 case "$role" in
   all)
     export CC_ROLE=all
+    plan_gpu_memory
     fetch_weights
     start_triton "${CC_TRITON_GRPC_ADDRESS:-127.0.0.1}"
     trap stop_all TERM INT
@@ -218,6 +244,7 @@ case "$role" in
     ;;
   triton)
     export CC_ROLE=triton
+    plan_gpu_memory
     fetch_weights
     start_triton "${CC_TRITON_GRPC_ADDRESS:-0.0.0.0}"
     supervise "$TRITON_PID"

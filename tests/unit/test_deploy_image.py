@@ -92,6 +92,21 @@ def test_no_secret_is_baked_into_the_image() -> None:
     assert not re.search(r"^\s*(ARG|ENV)\s+[^#\n]*(TOKEN|SECRET|PASSWORD|AUTH)", text, re.M | re.I)
 
 
+def dockerfile_env() -> dict[str, str]:
+    """Every ``ENV key=value`` of the Dockerfile (continuation lines joined)."""
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    pairs = (m for line in re.findall(r"^ENV (.+)$", text, re.M) for m in line.split())
+    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+
+
+def test_compile_caches_live_on_the_volume() -> None:
+    """vLLM's torch.compile cache and OpenAI Triton's kernels survive a pod restart (docs/GPU_MEMORY.md)."""
+    volumes = re.findall(r'^VOLUME \["([^"]+)"\]', DOCKERFILE.read_text(), re.M)
+    env = dockerfile_env()
+    for name in ("VLLM_CACHE_ROOT", "TRITON_CACHE_DIR", "HF_HOME"):
+        assert any(env.get(name, "").startswith(v + "/") for v in volumes), (name, env.get(name))
+
+
 # --- import consistency ----------------------------------------------------------------------------
 
 
