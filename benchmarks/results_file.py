@@ -67,20 +67,33 @@ def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
     }
 
 
-def write_result(name: str, profile: str, figures: dict[str, Any]) -> Path:
-    """Write ``results/<name>-<timestamp>.json`` and ``results/<name>-latest.json``; return the former."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    document = {
+def result_document(
+    name: str, profile: str, figures: dict[str, Any], commit: str | None = None
+) -> dict[str, Any]:
+    """The JSON document of a result; ``commit`` stands in for git's where the tree has no .git."""
+    return {
         "benchmark": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": git_commit(),
+        "commit": commit or git_commit(),
         "machine": machine_info(),
         "profile": profile,
         "figures": figures,
     }
-    text = json.dumps(document, indent=2) + "\n"
-    path = RESULTS_DIR / f"{name}-{stamp}.json"
+
+
+def write_result(
+    name: str,
+    profile: str,
+    figures: dict[str, Any],
+    *,
+    commit: str | None = None,
+    results_dir: Path = RESULTS_DIR,
+) -> Path:
+    """Write ``results/<name>-<timestamp>.json`` and ``results/<name>-latest.json``; return the former."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    text = json.dumps(result_document(name, profile, figures, commit), indent=2) + "\n"
+    path = results_dir / f"{name}-{stamp}.json"
     path.write_text(text)
-    (RESULTS_DIR / f"{name}-latest.json").write_text(text)
+    (results_dir / f"{name}-latest.json").write_text(text)
     return path

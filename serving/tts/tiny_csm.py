@@ -47,10 +47,47 @@ def build_tiny_csm(target: Path, seed: int = 0) -> None:
     import transformers
 
     library: Any = transformers
-    tokenizer = _byte_tokenizer(library)
-    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
+    processor = byte_level_processor()
+    config = tiny_csm_config(processor.tokenizer)
+    torch.manual_seed(seed)
+    model = library.CsmForConditionalGeneration(config).eval()
+    staging = target.with_name(target.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    processor.save_pretrained(staging)
+    (staging / ".complete").write_text(BUILD_VERSION)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+
+def byte_level_processor() -> Any:
+    """CSM's processor (Mimi's 24 kHz feature extractor) over the byte-level tokenizer, with
+    sesame/csm-1b's chat template; built in memory, nothing read from disk."""
+    import transformers
+
+    library: Any = transformers
+    extractor = library.EncodecFeatureExtractor(feature_size=1, sampling_rate=24_000)
+    return library.CsmProcessor(extractor, _byte_tokenizer(library), chat_template=CHAT_TEMPLATE)
+
+
+def special_token_ids(tokenizer: Any) -> dict[str, int]:
+    """The ``CsmConfig`` token ids that must be the tokenizer's special tokens' ids."""
+    ids = {token: int(tokenizer.convert_tokens_to_ids(token)) for token in SPECIAL_TOKENS}
+    return {
+        "bos_token_id": ids["<|begin_of_text|>"],
+        "pad_token_id": ids["<|AUDIO|>"],
+        "audio_token_id": ids["<|AUDIO|>"],
+        "audio_eos_token_id": ids["<|audio_eos|>"],
+    }
+
+
+def tiny_csm_config(tokenizer: Any) -> Any:
+    """The tiny model's ``CsmConfig``, its token ids those of ``tokenizer``."""
+    import transformers
+
+    library: Any = transformers
     vocab = CODEBOOK_SIZE + 3  # + the ids past the codebook that the real model also has
-    config = library.CsmConfig(
+    return library.CsmConfig(
         num_codebooks=CODEBOOKS,
         vocab_size=vocab,
         text_vocab_size=len(tokenizer),
@@ -60,10 +97,7 @@ def build_tiny_csm(target: Path, seed: int = 0) -> None:
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=2048,
-        bos_token_id=ids["<|begin_of_text|>"],
-        pad_token_id=ids["<|AUDIO|>"],
-        audio_token_id=ids["<|AUDIO|>"],
-        audio_eos_token_id=ids["<|audio_eos|>"],
+        **special_token_ids(tokenizer),
         codebook_pad_token_id=vocab - 1,
         codebook_eos_token_id=0,
         depth_decoder_config={
@@ -99,17 +133,6 @@ def build_tiny_csm(target: Path, seed: int = 0) -> None:
             "sliding_window": 16,
         },
     )
-    torch.manual_seed(seed)
-    model = library.CsmForConditionalGeneration(config).eval()
-    extractor = library.EncodecFeatureExtractor(feature_size=1, sampling_rate=24_000)
-    processor = library.CsmProcessor(extractor, tokenizer, chat_template=CHAT_TEMPLATE)
-    staging = target.with_name(target.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    processor.save_pretrained(staging)
-    (staging / ".complete").write_text(BUILD_VERSION)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
 
 
 def _byte_tokenizer(library: Any) -> Any:
