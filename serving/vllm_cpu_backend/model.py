@@ -212,7 +212,15 @@ class TritonPythonModel:
                 ):
                     await self._engine.abort(engine_id)
                     ending = "cancelled"
-                    self._queue(stream, _error("request cancelled", pb_utils.TritonError.CANCELLED))
+                    if inputs.stream:
+                        cancelled = _error("request cancelled", pb_utils.TritonError.CANCELLED)
+                    else:  # as NGC's backend: the text so far, as the request's one response
+                        prefix = "" if inputs.exclude_input_in_output else inputs.prompt
+                        text = prefix + completion.text
+                        cancelled = self._response(
+                            inputs, text, completion, prompt_tokens, generated
+                        )
+                    self._queue(stream, cancelled)
                     break
                 if inputs.stream:
                     text = deltas.next(completion.text)
@@ -242,6 +250,12 @@ class TritonPythonModel:
     def _to_sampling_params(self, inputs):
         values = coerce_sampling(inputs.sampling, self._sampling_fields)
         values.pop("output_kind", None)
+        if isinstance(values.get("structured_outputs"), str):  # a JSON object in a string, as NGC's
+            from vllm.sampling_params import StructuredOutputsParams
+
+            values["structured_outputs"] = StructuredOutputsParams(
+                **json.loads(values["structured_outputs"])
+            )
         # Non-streaming requests still get every step's output: that is where cancellation is seen.
         return self._sampling_params(**values, output_kind=self._output_kind.CUMULATIVE)
 
@@ -253,7 +267,7 @@ class TritonPythonModel:
             reason = str(completion.finish_reason).encode("utf-8")
             tensors.append(pb_utils.Tensor("finish_reason", np.array([reason], dtype=np.object_)))
         if inputs.outputs.num_input_tokens:
-            count = np.array([prompt_tokens], dtype=np.uint32)
+            count = np.asarray(prompt_tokens, dtype=np.uint32)  # a scalar (shape []), as NGC's
             tensors.append(pb_utils.Tensor("num_input_tokens", count))
         if inputs.outputs.num_output_tokens:
             count = np.array([new_tokens], dtype=np.uint32)

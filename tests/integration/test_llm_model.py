@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import re
 import time
 import uuid
@@ -147,6 +148,25 @@ async def test_bad_sampling_parameters_are_rejected_and_the_server_keeps_serving
 ) -> None:
     assert message in await _send_raw(llm, sampling_json)
     assert (await llm.complete(PROMPT, GREEDY)).text
+
+
+async def test_num_input_tokens_is_a_scalar_and_structured_outputs_are_honoured(
+    llm: LlmClient,
+) -> None:
+    # As NGC's vLLM backend: num_input_tokens has shape [] (np.asarray of an int), and
+    # structured_outputs is a JSON object in a string (TritonSamplingParams.from_dict).
+    sampling = {"max_tokens": 4, "temperature": 0, "structured_outputs": '{"choice": ["yes", "no"]}'}
+    inputs = [
+        text_tensor("text_input", PROMPT),
+        tensor("stream", np.array([False])),
+        text_tensor("sampling_parameters", json.dumps(sampling)),
+        tensor("exclude_input_in_output", np.array([True])),
+        tensor("return_num_input_tokens", np.array([True])),
+    ]
+    results = [r async for r in stream_responses(llm.client, llm.model_name, inputs)]
+    count = results[0].as_numpy("num_input_tokens")
+    assert count is not None and count.shape == () and int(count) > 10
+    assert results[0].as_numpy("text_output")[0].decode() in {"yes", "no"}
 
 
 async def test_an_over_long_prompt_is_rejected_and_the_server_keeps_serving(llm: LlmClient) -> None:
