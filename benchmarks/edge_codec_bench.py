@@ -35,13 +35,13 @@ from callsim.twilio_messages import media_message, start_message
 from callsim.twilio_phone import serve_app
 from orchestrator.app import create_app
 from orchestrator.call_handler import StopReason
+from orchestrator.edge_options import OutboundOptions, SessionOptions
 from orchestrator.settings import Settings
 from orchestrator.twilio import mulaw
 from orchestrator.twilio.audio import InboundAudio, OutboundAudio
 from orchestrator.twilio.metrics import EdgeMetrics
-from orchestrator.twilio.outbound_stream import OutboundOptions
 from orchestrator.twilio.resampler import StreamingResampler
-from orchestrator.twilio.session import MediaStreamSession, SessionOptions
+from orchestrator.twilio.session import MediaStreamSession
 
 
 def speechlike(rate: int, seconds: float) -> npt.NDArray[np.float32]:

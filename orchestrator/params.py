@@ -14,11 +14,9 @@ from orchestrator.conversation.end_of_turn import EndOfTurnParams
 from orchestrator.conversation.phrase_chunker import ChunkerParams
 from orchestrator.conversation.speech_segmenter import SegmenterParams
 from orchestrator.conversation.turn_taking import TurnParams
+from orchestrator.edge_options import MediaBudgetParams, OutboundOptions, SessionOptions
 from orchestrator.settings import Settings
 from orchestrator.triton.llm_client import SamplingOptions
-from orchestrator.twilio.media_budget import MediaBudgetParams
-from orchestrator.twilio.outbound_stream import OutboundOptions
-from orchestrator.twilio.session import SessionOptions
 
 
 def segmenter_params(settings: Settings) -> SegmenterParams:

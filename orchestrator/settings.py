@@ -19,11 +19,13 @@ from orchestrator.conversation.prompts import SPECIAL_TOKENS, PromptFormat
 from orchestrator.conversation.speech_segmenter import SegmenterParams
 from orchestrator.conversation.stt_prompt import SttPrompt
 from orchestrator.conversation.turn_taking import TurnParams
+from orchestrator.edge_options import (
+    MediaBudgetParams,
+    OutboundOptions,
+    ResamplerQuality,
+    SessionOptions,
+)
 from orchestrator.triton.llm_client import LlmClient, SamplingOptions
-from orchestrator.twilio.media_budget import MediaBudgetParams
-from orchestrator.twilio.outbound_stream import OutboundOptions
-from orchestrator.twilio.resampler import ResamplerQuality
-from orchestrator.twilio.session import SessionOptions
 
 # Where a setting feeds a package's params (orchestrator/params.py), its default is that package's.
 _SEGMENTER = SegmenterParams()

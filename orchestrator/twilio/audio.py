@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from orchestrator.edge_options import DEFAULT_QUALITY, ResamplerQuality
 from orchestrator.twilio import mulaw
-from orchestrator.twilio.resampler import DEFAULT_QUALITY, ResamplerQuality, StreamingResampler
+from orchestrator.twilio.resampler import StreamingResampler
 
 TWILIO_RATE = 8000
 MODEL_RATE = 16000

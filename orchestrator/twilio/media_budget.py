@@ -5,21 +5,15 @@ costs the other calls next to nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+
+from orchestrator.edge_options import MediaBudgetParams
 
 
 class MediaVerdict(Enum):
     ACCEPT = "accept"
     DROP = "drop"
     CLOSE = "close"
-
-
-@dataclass(frozen=True)
-class MediaBudgetParams:
-    max_rate: float = 2.0  # times real time, sustained (network jitter bunches frames, never 2x)
-    burst_ms: float = 2000.0  # audio that may arrive at once after a stall
-    close_after_dropped_ms: float = 5000.0  # audio dropped over the call before it is closed
 
 
 class MediaBudget:

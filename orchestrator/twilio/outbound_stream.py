@@ -24,11 +24,11 @@ import numpy as np
 import numpy.typing as npt
 
 from orchestrator.call_handler import ChunkPlayout
+from orchestrator.edge_options import OutboundOptions
 from orchestrator.twilio import mulaw
 from orchestrator.twilio.audio import TWILIO_RATE, OutboundAudio
 from orchestrator.twilio.metrics import EdgeMetrics
 from orchestrator.twilio.playout import MarkAck, MarkOutcome, PlayoutTracker
-from orchestrator.twilio.resampler import DEFAULT_QUALITY, ResamplerQuality
 from orchestrator.twilio.serializer import clear_message, mark_message, media_message
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,6 @@ RecordHeard = Callable[[float, int, npt.NDArray[np.int16]], None]
 
 class OutputClosed(RuntimeError):
     """The call's stream has ended; nothing more can be sent."""
-
-
-@dataclass(frozen=True)
-class OutboundOptions:
-    chunk_ms: int = 200
-    max_lead_ms: int = 1000
-    queue_chunks: int = 50
-    resampler_quality: ResamplerQuality = DEFAULT_QUALITY
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,11 @@ default; ``flush`` releases the held-back tail.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import numpy.typing as npt
 import soxr
 
-ResamplerQuality = Literal["QQ", "LQ", "MQ", "HQ", "VHQ"]
-DEFAULT_QUALITY: ResamplerQuality = "LQ"
+from orchestrator.edge_options import DEFAULT_QUALITY, ResamplerQuality
 
 
 class StreamingResampler:

@@ -17,9 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -32,13 +30,14 @@ from orchestrator.call_handler import (
     JsonValue,
     StopReason,
 )
+from orchestrator.edge_options import SessionOptions
 from orchestrator.logging_setup import call_sid_var
 from orchestrator.twilio.audio import TWILIO_RATE, InboundAudio
 from orchestrator.twilio.call_files import call_stem
 from orchestrator.twilio.event_log import CallEventLog
-from orchestrator.twilio.media_budget import MediaBudget, MediaBudgetParams, MediaVerdict
+from orchestrator.twilio.media_budget import MediaBudget, MediaVerdict
 from orchestrator.twilio.metrics import EdgeMetrics
-from orchestrator.twilio.outbound_stream import OutboundOptions, OutboundStream, OutputClosed
+from orchestrator.twilio.outbound_stream import OutboundStream, OutputClosed
 from orchestrator.twilio.playout import MarkOutcome, PlayoutTracker
 from orchestrator.twilio.recording import StereoRecorder
 from orchestrator.twilio.serializer import (
@@ -70,16 +69,6 @@ class SessionState(Enum):
     AWAITING_START = "awaiting_start"
     STREAMING = "streaming"
     ENDED = "ended"
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    recordings_dir: Path
-    outbound: OutboundOptions
-    max_message_bytes: int = 65_536
-    max_media_bytes: int = 8000  # 1 s of 8 kHz mu-law; Twilio sends 160 (20 ms)
-    recording_flush_ms: int = 250
-    media_budget: MediaBudgetParams = field(default_factory=MediaBudgetParams)
 
 
 class MediaStreamSession:

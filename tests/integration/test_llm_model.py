@@ -155,7 +155,11 @@ async def test_num_input_tokens_is_a_scalar_and_structured_outputs_are_honoured(
 ) -> None:
     # As NGC's vLLM backend: num_input_tokens has shape [] (np.asarray of an int), and
     # structured_outputs is a JSON object in a string (TritonSamplingParams.from_dict).
-    sampling = {"max_tokens": 4, "temperature": 0, "structured_outputs": '{"choice": ["yes", "no"]}'}
+    sampling = {
+        "max_tokens": 4,
+        "temperature": 0,
+        "structured_outputs": '{"choice": ["yes", "no"]}',
+    }
     inputs = [
         text_tensor("text_input", PROMPT),
         tensor("stream", np.array([False])),

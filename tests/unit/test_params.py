@@ -7,9 +7,9 @@ from pathlib import Path
 from orchestrator import params
 from orchestrator.conversation.phrase_chunker import ChunkerParams
 from orchestrator.conversation.turn_taking import TurnParams
+from orchestrator.edge_options import OutboundOptions
 from orchestrator.settings import Settings
 from orchestrator.triton.llm_client import SamplingOptions
-from orchestrator.twilio.outbound_stream import OutboundOptions
 
 
 def test_turn_params_from_settings() -> None:

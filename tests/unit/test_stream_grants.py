@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from orchestrator.twilio.media_budget import MediaBudget, MediaBudgetParams, MediaVerdict
+from orchestrator.edge_options import MediaBudgetParams
+from orchestrator.twilio.media_budget import MediaBudget, MediaVerdict
 from orchestrator.twilio.stream_grants import StreamGrant, StreamGrants, StreamRefusal
 
 BASE = "wss://agent.example.com/twilio/media"

@@ -13,10 +13,10 @@ import pytest
 from callsim.handlers import RecordingHandler
 from callsim.twilio_messages import media_message, start_message
 from orchestrator.call_handler import ChunkState, StopReason
+from orchestrator.edge_options import OutboundOptions, SessionOptions
 from orchestrator.logging_setup import CallSidFilter, JsonFormatter, call_sid_var
 from orchestrator.twilio.metrics import EdgeMetrics
-from orchestrator.twilio.outbound_stream import OutboundOptions
-from orchestrator.twilio.session import MediaStreamSession, SessionOptions, SessionState
+from orchestrator.twilio.session import MediaStreamSession, SessionState
 
 SID_CA = "CA" + "0" * 31 + "1"
 SID_MZ = "MZ" + "0" * 31 + "1"

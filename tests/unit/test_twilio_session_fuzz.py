@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from callsim.handlers import RecordingHandler
 from callsim.twilio_messages import MULAW_8K, start_message
 from orchestrator.call_handler import StopReason
+from orchestrator.edge_options import OutboundOptions, SessionOptions
 from orchestrator.twilio.call_files import is_call_sid, is_stream_sid
 from orchestrator.twilio.metrics import EdgeMetrics
-from orchestrator.twilio.outbound_stream import OutboundOptions
-from orchestrator.twilio.session import MediaStreamSession, SessionOptions
+from orchestrator.twilio.session import MediaStreamSession
 
 CALL_SID = "CA" + "ab" * 16
 STREAM_SID = "MZ" + "cd" * 16
