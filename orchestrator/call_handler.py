@@ -129,7 +129,10 @@ class CallHandler(Protocol):
         ...
 
     async def on_stop(self, reason: StopReason) -> None:
-        """Last call; the output no longer works after it returns."""
+        """Last call, once the stream is over: nothing more reaches the caller (``send_audio``
+        raises ``OutputClosed``, ``clear`` sends nothing but still returns what was heard of the
+        chunks it cuts). ``playout`` and ``log_event`` work until it returns; then the recording and
+        the event log are closed."""
         ...
 
 

@@ -102,58 +102,62 @@ class MediaStreamSession:
         self._media_budget = MediaBudget(options.media_budget, clock())
         self._flood_logged = False
         self.call: CallInfo | None = None
-        self.refused = False  # ended by the edge for breaking the rules (close code 1008)
+        self._over: StopReason | None = None  # why the stream is over, once it is
 
     # ---- inbound ----------------------------------------------------------------------------
 
-    async def receive_text(self, text: str) -> bool:
-        """Handle one message; False once the stream is over (``stop``) and the pump should end."""
+    async def receive_text(self, text: str) -> StopReason | None:
+        """Handle one message. None: the stream goes on; else it is over and the pump should end,
+        for that reason: ``STOPPED`` (Twilio's ``stop``; a ``start`` whose SIDs or media format we
+        cannot serve) or ``REFUSED`` (the edge closes a stream that broke its rules: a media flood)."""
         if self.state is SessionState.ENDED:
-            return False
+            return self._over or StopReason.STOPPED
         if len(text) > self._options.max_message_bytes:
             self._reject("oversized", f"message of {len(text)} bytes dropped")
-            return True
+            return None
         try:
             event = parse_inbound(text)
         except MalformedMessage as error:
             self._reject("malformed", str(error))
-            return True
+            return None
+        over: StopReason | None = None
         if isinstance(event, Media):
-            return await self._on_media(event)
+            over = await self._on_media(event)
         elif isinstance(event, Mark):
             await self._on_mark(event)
         elif isinstance(event, Start):
-            return await self._on_start(event)
+            over = await self._on_start(event)
         elif isinstance(event, Dtmf):
             await self._on_dtmf(event)
         elif isinstance(event, Stop):
             self._log_event("stop", {})
             log.info("stream stopped by Twilio")
-            return False
+            over = StopReason.STOPPED
         elif isinstance(event, Connected):
             log.info("stream connected (protocol %s %s)", event.protocol, event.version)
         elif isinstance(event, UnknownEvent):
             self._reject("unknown_event", f"unknown event {event.event!r} ignored")
-        return True
+        self._over = self._over or over
+        return over
 
     def receive_binary(self, size: int) -> None:
         self._reject("binary", f"binary message of {size} bytes ignored (Twilio sends text)")
 
-    async def _on_start(self, start: Start) -> bool:
+    async def _on_start(self, start: Start) -> StopReason | None:
         if self.state is not SessionState.AWAITING_START:
             self._reject("second_start", f"second start (stream {start.stream_sid}) ignored")
-            return True
+            return None
         try:  # SIDs name the recording files: only Twilio's form, never a path
             stem = call_stem(self._options.recordings_dir, start.call_sid, start.stream_sid)
         except ValueError as error:
             self._reject("bad_sid", f"{error}: {start.call_sid!r}, {start.stream_sid!r}")
             log.error("start with an invalid call or stream SID; ending the stream")
-            return False
+            return StopReason.STOPPED
         call_sid_var.set(start.call_sid)
         fmt = start.media_format
         if (fmt.encoding, fmt.sample_rate, fmt.channels) != ("audio/x-mulaw", TWILIO_RATE, 1):
             log.error("unsupported media format %s; ending the stream", fmt)
-            return False
+            return StopReason.STOPPED
         self.call = CallInfo(
             call_sid=start.call_sid,
             stream_sid=start.stream_sid,
@@ -185,22 +189,22 @@ class MediaStreamSession:
         ]
         self._handler = self._handler_factory()
         await self._handler.on_start(self.call, self)
-        return True
+        return None
 
-    async def _on_media(self, media: Media) -> bool:
+    async def _on_media(self, media: Media) -> StopReason | None:
         if self.state is not SessionState.STREAMING or self._handler is None:
             self._reject("media_before_start", "media before start dropped")
-            return True
+            return None
         if len(media.payload) > self._options.max_media_bytes:
             self._reject("oversized", f"media payload of {len(media.payload)} bytes dropped")
-            return True
+            return None
         if media.track not in ("inbound", "inbound_track"):
             self._reject("wrong_track", f"media on track {media.track!r} dropped")
-            return True
+            return None
         ahead_ms = media.timestamp_ms - (self._clock() - self._started_at) * 1000.0
         if media.timestamp_ms < 0 or ahead_ms > MAX_MEDIA_AHEAD_MS:
             self._reject("bad_timestamp", f"media timestamp {media.timestamp_ms} ms dropped")
-            return True
+            return None
         audio_ms = len(media.payload) * 1000.0 / TWILIO_RATE
         verdict = self._media_budget.admit(audio_ms, self._clock())
         if verdict is not MediaVerdict.ACCEPT:
@@ -212,9 +216,9 @@ class MediaStreamSession:
         assert self._recorder is not None
         self._recorder.put_caller(media.timestamp_ms * TWILIO_RATE // 1000, pcm8k)
         await self._handler.on_audio(pcm16k)
-        return True
+        return None
 
-    def _on_flood(self, verdict: MediaVerdict) -> bool:
+    def _on_flood(self, verdict: MediaVerdict) -> StopReason | None:
         """Media beyond the stream's budget: dropped (one log line per call, every frame counted);
         once too much was dropped, the stream ends."""
         self._metrics.bad_messages.labels("flood").inc()
@@ -222,13 +226,12 @@ class MediaStreamSession:
         if verdict is MediaVerdict.CLOSE:
             log.error("media flood: %.0f ms of audio dropped; closing the stream", dropped_ms)
             self._log_event("bad_input", {"reason": "flood", "detail": "stream closed"})
-            self.refused = True
-            return False
+            return StopReason.REFUSED
         if not self._flood_logged:
             self._flood_logged = True
             log.warning("bad input (flood): media faster than real time dropped")
             self._log_event("bad_input", {"reason": "flood", "detail": "media dropped"})
-        return True
+        return None
 
     async def _on_mark(self, mark: Mark) -> None:
         if self._outbound is None or self._handler is None:

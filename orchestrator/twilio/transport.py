@@ -61,8 +61,9 @@ async def pump_websocket(
                     log.warning("WebSocket closed (code %s) without stop", message.get("code"))
                 break
             if message.get("text") is not None:
-                if not await session.receive_text(message["text"]):
-                    reason = StopReason.REFUSED if session.refused else StopReason.STOPPED
+                over = await session.receive_text(message["text"])
+                if over is not None:
+                    reason = over
                     break
             else:
                 session.receive_binary(len(message.get("bytes") or b""))

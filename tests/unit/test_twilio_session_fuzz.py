@@ -1,7 +1,7 @@
 """Fuzzing the sans-I/O MediaStreamSession with hypothesis: thousands of generated frames (malformed
 JSON, wrong types, huge and forged payloads, bad base64, path-traversal SIDs, events out of order).
 
-Invariants: ``receive_text`` never raises and always answers a bool; every rejected frame is counted
+Invariants: ``receive_text`` never raises and answers None or a ``StopReason``; every rejected frame is counted
 under a known reason; memory stays bounded (tracemalloc peak); nothing is written outside the
 recordings folder, and every file there is a readable recording named by valid SIDs.
 """
@@ -119,9 +119,9 @@ async def feed(frames_in: list[str], recordings: Path) -> None:
     options = SessionOptions(recordings, OutboundOptions(chunk_ms=100, max_lead_ms=1000))
     session = MediaStreamSession(RecordingHandler, options, send, close, metrics)
     for frame in frames_in:
-        result = await session.receive_text(frame)
-        assert isinstance(result, bool)
-        if not result:
+        over = await session.receive_text(frame)
+        assert over is None or isinstance(over, StopReason)
+        if over is not None:
             break
     session.receive_binary(3)
     await session.end(StopReason.DISCONNECTED)
