@@ -160,15 +160,32 @@ class CommitUserTurn:
 
 
 @dataclass(frozen=True)
-class StartReply:
-    """LLM -> chunker -> TTS -> Twilio for the history as it stands, answering ``utterance_id``.
+class CommittedTurn:
+    """A reply to the history as it stands, whose last turn is the caller's ``utterance_id``."""
 
-    With ``speculative_text``, the prompt ends with those words (not yet in the history) and the
-    reply is held: it generates and synthesises but sends nothing until ``ReleaseReply``."""
+    utterance_id: int
+
+
+@dataclass(frozen=True)
+class SpeculativeWords:
+    """A reply to the caller's words ``text`` (utterance ``utterance_id``) before their turn is
+    confirmed over: the prompt ends with them (they are not in the history), and the reply is held,
+    generating and synthesising but sending nothing, until ``ReleaseReply``."""
+
+    utterance_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class StartReply:
+    """LLM -> chunker -> TTS -> Twilio, answering what ``answers`` says."""
 
     reply_id: int
-    utterance_id: int | None = None
-    speculative_text: str | None = None
+    answers: CommittedTurn | SpeculativeWords
+
+    @property
+    def utterance_id(self) -> int:
+        return self.answers.utterance_id
 
 
 @dataclass(frozen=True)
@@ -293,7 +310,8 @@ class TurnParams:
 @dataclass(frozen=True)
 class PendingTranscription:
     utterance_id: int
-    requested_ms: float
+    requested_ms: float  # our clock
+    speech: SpeechEnded  # what it transcribes, in call-audio ms
 
 
 @dataclass(frozen=True)
@@ -315,9 +333,9 @@ class Reply:
 class CallerTurn:
     """What the caller has said since taking the floor, until the end of the turn is confirmed."""
 
-    onset_ms: int  # call-audio ms of the turn's first speech: transcriptions start here
-    stopped_at_ms: float  # our clock: when the caller last stopped speaking
     utterance_id: int  # the latest transcription of the turn
+    speech: SpeechEnded  # the turn in call-audio ms: its first speech's onset to the last's end
+    stopped_at_ms: float  # our clock: when the caller last stopped speaking
     transcript: str | None = None  # once that transcription is back
 
 
@@ -341,8 +359,9 @@ class TurnState:
     pending: tuple[PendingTranscription, ...] = ()
     caller_speech: CallerSpeech | None = None  # set while the caller is speaking
     turn: CallerTurn | None = None  # the caller's turn, not yet confirmed over
-    unanswered: bool = False  # a committed user turn has had no reply audio yet
-    answering: int | None = None  # the utterance id of the last committed user turn
+    unanswered: int | None = (
+        None  # the committed caller turn (its utterance) no reply was heard for
+    )
     quiet_since_ms: float = 0.0  # last time the caller or the agent stopped talking
     next_id: int = 1
 
@@ -352,6 +371,20 @@ class Step:
     state: TurnState
     actions: tuple[Action, ...] = ()
     ignored: str | None = None  # why the event changed nothing
+
+
+def utterances_held(state: TurnState) -> frozenset[int]:
+    """The caller's utterances the call still works on: transcriptions in flight, the unconfirmed
+    turn, the committed turn no reply was heard for, the one the reply in flight answers. Whatever
+    the engine keeps for any other utterance (its task, timing marks, voice analysis) is released."""
+    held = {p.utterance_id for p in state.pending}
+    if state.turn is not None:
+        held.add(state.turn.utterance_id)
+    if state.unanswered is not None:
+        held.add(state.unanswered)
+    if state.reply is not None and state.reply.utterance_id is not None:
+        held.add(state.reply.utterance_id)
+    return frozenset(held)
 
 
 # ---- transitions ----------------------------------------------------------------------------------
@@ -497,13 +530,12 @@ def _on_speech_ended(
     silent = replace(state, caller_speech=None, quiet_since_ms=now_ms)
     if event.duration_ms < params.interrupt_min_speech_ms and state.phase is Phase.SPEAKING:
         return Step(silent)  # a cough or an "uh-huh" over the agent: not a turn
-    onset = event.onset_ms if state.turn is None else state.turn.onset_ms
+    speech = event if state.turn is None else replace(event, onset_ms=state.turn.speech.onset_ms)
     utterance_id = silent.next_id
-    stopped_at = now_ms - (event.detected_ms - event.end_ms)
     transcribing = replace(
         silent,
-        turn=CallerTurn(onset, stopped_at, utterance_id),
-        pending=(*silent.pending, PendingTranscription(utterance_id, now_ms)),
+        turn=CallerTurn(utterance_id, speech, _stopped_at(speech, now_ms)),
+        pending=(*silent.pending, PendingTranscription(utterance_id, now_ms, speech)),
         next_id=utterance_id + 1,
     )
     actions: list[Action] = []
@@ -511,8 +543,13 @@ def _on_speech_ended(
         # A threshold crossed between ticks still counts.
         held = _caller_holds_floor(transcribing, now_ms)
         transcribing, actions = held.state, list(held.actions)
-    actions.append(StartTranscription(utterance_id, replace(event, onset_ms=onset)))
+    actions.append(StartTranscription(utterance_id, speech))
     return _settle(transcribing, now_ms, actions)
+
+
+def _stopped_at(speech: SpeechEnded, detected_at_ms: float) -> float:
+    """When, on our clock, the caller stopped: the segmenter saw it ``detected - end`` ms late."""
+    return detected_at_ms - (speech.detected_ms - speech.end_ms)
 
 
 def _caller_holds_floor(state: TurnState, now_ms: float) -> Step:
@@ -529,7 +566,8 @@ def _caller_holds_floor(state: TurnState, now_ms: float) -> Step:
 def _on_transcript(
     state: TurnState, event: TranscriptReady, now_ms: float, params: TurnParams
 ) -> Step:
-    if not any(p.utterance_id == event.utterance_id for p in state.pending):
+    pending = next((p for p in state.pending if p.utterance_id == event.utterance_id), None)
+    if pending is None:
         return Step(state, ignored="no such transcription pending")
     state = _without_pending(state, event.utterance_id)
     turn = state.turn
@@ -551,10 +589,14 @@ def _on_transcript(
     # Words supersede any reply in flight: it answered, at best, half of what the caller meant.
     actions = _drop_reply(state)
     state = replace(state, reply=None)
-    if turn is None or turn.utterance_id != event.utterance_id:
-        turn = CallerTurn(0, float("-inf"), event.utterance_id)  # not this turn's: long over
+    # Words of an earlier utterance, whose turn is gone: theirs is the turn now, and long over.
+    earlier = turn is None or turn.utterance_id != event.utterance_id
+    if earlier:
+        stopped_at = _stopped_at(pending.speech, pending.requested_ms)
+        turn = CallerTurn(event.utterance_id, pending.speech, stopped_at)
+    assert turn is not None
     state = replace(state, turn=replace(turn, transcript=event.text.strip()))
-    if _turn_is_over(state, now_ms, params):
+    if (earlier and state.caller_speech is None) or _turn_is_over(state, now_ms, params):
         confirmed = _confirm_turn(state, now_ms, params)
         return Step(confirmed.state, (*actions, *confirmed.actions))
     if state.caller_speech is not None or params.is_goodbye(event.text):
@@ -562,7 +604,8 @@ def _on_transcript(
     reply_id = state.next_id
     speculative = Reply(reply_id, None, now_ms, released=False, utterance_id=event.utterance_id)
     state = replace(state, phase=Phase.PROCESSING, reply=speculative, next_id=reply_id + 1)
-    actions.append(StartReply(reply_id, event.utterance_id, event.text.strip()))
+    words = SpeculativeWords(event.utterance_id, event.text.strip())
+    actions.append(StartReply(reply_id, words))
     return Step(state, tuple(actions))
 
 
@@ -579,7 +622,7 @@ def _confirm_turn(state: TurnState, now_ms: float, params: TurnParams) -> Step:
     turn = state.turn
     assert turn is not None and turn.transcript is not None
     actions: list[Action] = [CommitUserTurn(turn.utterance_id, turn.transcript)]
-    state = replace(state, turn=None, unanswered=True, answering=turn.utterance_id)
+    state = replace(state, turn=None, unanswered=turn.utterance_id)
     reply = state.reply
     speculative = reply is not None and not reply.released
     if params.is_goodbye(turn.transcript):
@@ -626,7 +669,7 @@ def _transcription_failed(state: TurnState, utterance_id: int, now_ms: float) ->
         actions = _drop_reply(state)
         state = replace(state, reply=None)
     busy = state.reply is not None or state.pending or state.caller_speech is not None
-    if busy or state.unanswered:
+    if busy or state.unanswered is not None:
         return _settle(state, now_ms, actions)
     apology = _speak_line(state, CannedLine.APOLOGY, now_ms)
     return Step(apology.state, (*actions, *apology.actions))
@@ -639,7 +682,7 @@ def _on_first_audio(
     if reply is None or reply.reply_id != event.reply_id or reply.audio_out or not reply.released:
         return Step(state, ignored="not the reply awaiting audio")
     speaking = replace(
-        state, phase=Phase.SPEAKING, reply=replace(reply, audio_out=True), unanswered=False
+        state, phase=Phase.SPEAKING, reply=replace(reply, audio_out=True), unanswered=None
     )
     if _caller_interrupts(speaking, params):
         return _caller_holds_floor(speaking, now_ms)
@@ -653,7 +696,7 @@ def _on_playback_done(state: TurnState, event: PlaybackDone, now_ms: float) -> S
     # Also reached while INTERRUPTED: the clear raced the last mark, so all of it was heard.
     done = replace(state, reply=None, quiet_since_ms=now_ms)
     if not reply.audio_out:
-        done = replace(done, unanswered=False)  # an empty reply still answered
+        done = replace(done, unanswered=None)  # an empty reply still answered
     return _settle(done, now_ms, [CommitAssistantTurn(reply.reply_id, interrupted=False)])
 
 
@@ -673,7 +716,7 @@ def _reply_failed(state: TurnState, reply: Reply, now_ms: float) -> Step:
         and state.phase is not Phase.INTERRUPTED
         and state.caller_speech is None  # no apology over the caller's voice
     )
-    state = replace(state, reply=None, unanswered=False, quiet_since_ms=now_ms)
+    state = replace(state, reply=None, unanswered=None, quiet_since_ms=now_ms)
     if not apologise:
         return _settle(state, now_ms, actions)
     apology = _speak_line(state, CannedLine.APOLOGY, now_ms)
@@ -687,15 +730,16 @@ def _settle(state: TurnState, now_ms: float, actions: list[Action]) -> Step:
         return Step(replace(state, phase=phase), tuple(actions))
     if state.pending or (state.turn is not None and state.caller_speech is None):
         return Step(replace(state, phase=Phase.PROCESSING), tuple(actions))
-    if state.unanswered and state.caller_speech is None:
+    if state.unanswered is not None and state.caller_speech is None:
         reply_id = state.next_id
         replying = replace(
             state,
             phase=Phase.PROCESSING,
-            reply=Reply(reply_id, None, now_ms, utterance_id=state.answering),
+            reply=Reply(reply_id, None, now_ms, utterance_id=state.unanswered),
             next_id=reply_id + 1,
         )
-        return Step(replying, (*actions, StartReply(reply_id, state.answering)))
+        answers = CommittedTurn(state.unanswered)
+        return Step(replying, (*actions, StartReply(reply_id, answers)))
     return Step(replace(state, phase=Phase.LISTENING), tuple(actions))
 
 

@@ -7,10 +7,13 @@ shell carries out its actions over the models' streams and reports back what hap
     transcriptions (stt), replies (llm -> chunker -> tts -> edge), marks  ───────────>  events
     events -> turn_taking.step -> actions (StartTranscription, StartReply, SendClear, ...)
 
-Task ownership: the engine owns the call's start-up task, turns loop and VAD loop, each transcription
-task, and every :class:`AgentReply` (which owns its generation and sender tasks). A barge-in cancels
-exactly that reply's tasks and with them its model requests; ``on_stop`` cancels and awaits everything
-the call owns.
+Ownership: the engine owns the call's start-up task, turns loop and VAD loop, one :class:`Utterance`
+per caller utterance the core still works on (its transcription task, timing marks and voice analysis)
+and one :class:`AgentReply` per reply (its generation and sender tasks, its marks, whether it is still
+speculative). It holds exactly what the core's state names (``utterances_held``, ``state.reply``):
+after each step whatever the core let go of is released, its tasks cancelled with their model
+requests. A barge-in cancels exactly that reply's tasks; ``on_stop`` steps the hang-up (which lets go
+of everything) and awaits what is left.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy.typing as npt
 from orchestrator.call_handler import CallInfo, CallOutput, ChunkPlayout, JsonValue, StopReason
 from orchestrator.conversation.call_audio import CallAudioBuffer
 from orchestrator.conversation.history import ConversationHistory
-from orchestrator.conversation.prompts import Role, SpokenTurn, Turn, build_prompt
+from orchestrator.conversation.reply_prompt import reply_prompt
 from orchestrator.conversation.speech_segmenter import WINDOW_SAMPLES, SpeechSegmenter
 from orchestrator.conversation.stt_prompt import stt_prompt
 from orchestrator.conversation.timings import Stage, TurnMarks
@@ -48,6 +51,7 @@ from orchestrator.conversation.turn_taking import (
     ResumeReply,
     SendClear,
     SpeakLine,
+    SpeculativeWords,
     StartReply,
     StartTranscription,
     Tick,
@@ -55,11 +59,13 @@ from orchestrator.conversation.turn_taking import (
     TranscriptReady,
     TurnState,
     step,
+    utterances_held,
 )
-from orchestrator.conversation.voice_features import VoiceAnalysis, analyse_voice
+from orchestrator.conversation.voice_features import analyse_voice
 from orchestrator.engine.caller_memory import caller_number
 from orchestrator.engine.reply import AgentReply
 from orchestrator.engine.services import ConversationServices
+from orchestrator.engine.utterance import Utterance
 from orchestrator.memory.prompt_budget import MemoryBrief
 
 log = logging.getLogger(__name__)
@@ -83,6 +89,15 @@ class Speculation:
     wasted_tts_ms: float = 0.0
 
 
+@dataclass(frozen=True)
+class Holding:
+    """What a call holds at a moment: the utterances and replies it works on, and its tasks."""
+
+    utterances: tuple[int, ...]
+    replies: tuple[int, ...]
+    tasks: int
+
+
 class ConversationEngine:
     """One call's conversation. Construct per call (``HandlerFactory``)."""
 
@@ -99,16 +114,12 @@ class ConversationEngine:
         self._call_audio = CallAudioBuffer()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._audio_in: asyncio.Queue[npt.NDArray[np.float32]] = asyncio.Queue(AUDIO_QUEUE_FRAMES)
+        # Exactly what the core's state names: see _release_what_the_core_let_go.
+        self._utterances: dict[int, Utterance] = {}
         self._replies: dict[int, AgentReply] = {}
-        self._marks: dict[int, TurnMarks] = {}  # utterance id -> its turn's stage times
-        self._reply_marks: dict[int, TurnMarks] = {}  # reply id -> the turn it answers
-        self._transcriptions: dict[int, asyncio.Task[None]] = {}  # utterance id -> its task
-        self._speculative: set[int] = set()  # replies started before their turn was confirmed
         self._speculation = Speculation()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stt_lock = asyncio.Lock()  # a call's transcriptions run in order
-        # Each utterance's voice, analysed in a worker thread while it is transcribed (caller's mood).
-        self._utterance_voice: dict[int, asyncio.Future[VoiceAnalysis | None]] = {}
         self._mood = services.caller_mood()
         self._memory_key: str | None = None
         self._memory = MemoryBrief("")  # until the caller's is loaded
@@ -145,19 +156,23 @@ class ConversationEngine:
 
     async def on_stop(self, reason: StopReason) -> None:
         # The hang-up is stepped here, not queued: with the turns loop stopped first, the heard part
-        # of a reply in flight still becomes its agent_turn before the call's files close.
+        # of a reply in flight still becomes its agent_turn before the call's files close. The core
+        # lets go of every utterance and reply, so the step releases them all.
         if self._turns is not None:
             self._turns.cancel()
             await asyncio.wait([self._turns], timeout=5.0)
         await self._step(CallerHungUp())
-        replies = list(self._replies.values())
-        await asyncio.gather(*(reply.cancel() for reply in replies))
         for task in self._tasks:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5.0)
         self._remember_call()
         self._output = None
+
+    def holding(self) -> Holding:
+        """What the call holds now: after a step, only what the core's state names."""
+        live = sum(not task.done() for task in self._tasks)
+        return Holding(tuple(self._utterances), tuple(self._replies), live)
 
     def _remember_call(self) -> None:
         sentiment = self._mood.summary() if self._mood is not None else None
@@ -206,12 +221,13 @@ class ConversationEngine:
     async def _run_turns(self) -> None:
         while self._state.phase is not Phase.ENDED:
             event = await self._events.get()
-            await self._step(event)
             if isinstance(event, FirstAudioOut):
                 self._report_timings(event.reply_id)
+            await self._step(event)
 
     async def _step(self, event: Event) -> None:
-        """One event through the pure core, and its actions carried out."""
+        """One event through the pure core, its actions carried out, and whatever the core let go
+        of released."""
         now = self._now_ms()
         result = step(self._state, event, now, self._params)
         if result.ignored and not isinstance(event, Tick):
@@ -222,6 +238,18 @@ class ConversationEngine:
                 await self._execute(action, now)
             except Exception:
                 log.exception("turn action %s failed", type(action).__name__)
+        await self._release_what_the_core_let_go()
+
+    async def _release_what_the_core_let_go(self) -> None:
+        held = utterances_held(self._state)
+        for utterance_id in [u for u in self._utterances if u not in held]:
+            self._utterances.pop(utterance_id).release()
+        current = self._state.reply.reply_id if self._state.reply is not None else None
+        gone = [reply for reply_id, reply in self._replies.items() if reply_id != current]
+        for reply in gone:
+            del self._replies[reply.reply_id]
+        # Normally already cancelled (CancelReply) or played out: then this returns at once.
+        await asyncio.gather(*(reply.cancel() for reply in gone))
 
     async def _execute(self, action: Action, now: float) -> None:
         output = self._require_output()
@@ -229,32 +257,32 @@ class ConversationEngine:
             case StartTranscription():
                 self._start_transcription(action, now)
             case CancelTranscription(utterance_id=utterance_id):
-                task = self._transcriptions.pop(utterance_id, None)
-                if task is not None:
-                    task.cancel()  # cancels its STT request on the server
-                self._marks.pop(utterance_id, None)
-                self._utterance_voice.pop(utterance_id, None)
+                superseded = self._utterances.pop(utterance_id, None)
+                if superseded is not None:
+                    superseded.release()  # cancels its STT request on the server
                 self._speculation.transcriptions_cancelled += 1
                 output.log_event("transcription_cancelled", {"utterance_id": utterance_id})
             case CommitUserTurn(utterance_id=utterance_id, text=text):
                 self._history.add_user(text)
-                self._marks.setdefault(utterance_id, TurnMarks()).mark(Stage.END_OF_TURN, now)
+                committed = self._utterances.get(utterance_id)
                 fields: dict[str, JsonValue] = {"text": text}
-                voice = self._utterance_voice.pop(utterance_id, None)
+                if committed is not None:
+                    committed.marks.mark(Stage.END_OF_TURN, now)
                 if self._mood is not None:
-                    fields["sentiment"] = self._mood.score(text, _finished(voice))
+                    voice = committed.voice_analysis() if committed is not None else None
+                    fields["sentiment"] = self._mood.score(text, voice)
                 output.log_event("user_turn", fields)
-            case StartReply(reply_id=reply_id, utterance_id=utterance_id):
-                self._start_reply(action, self._marks.get(utterance_id or 0) or TurnMarks())
+            case StartReply():
+                answered = self._utterances.get(action.utterance_id)
+                self._start_reply(action, answered.marks if answered is not None else TurnMarks())
             case ReleaseReply(reply_id=reply_id):
                 released = self._replies.get(reply_id)
                 if released is not None:
                     released.release()
-                self._speculative.discard(reply_id)
                 self._speculation.replies_adopted += 1
                 self._services.metrics.speculative_replies.labels("adopted").inc()
             case SpeakLine(reply_id=reply_id, line=line):
-                self._new_reply(reply_id, TurnMarks()).start_line(self._services.canned.get(line))
+                self._new_reply(reply_id, None).start_line(self._services.canned.get(line))
                 output.log_event("agent_line", {"line": line.value})
             case SendClear(reply_id=reply_id):
                 held = self._replies.get(reply_id)
@@ -267,10 +295,8 @@ class ConversationEngine:
                 cancelled = self._replies.get(reply_id)
                 if cancelled is not None:
                     await cancelled.cancel()
-                    if reply_id in self._speculative:
+                    if cancelled.speculative:
                         self._speculation_cancelled(cancelled)
-                    if not cancelled.audio_sent:  # nothing heard: no assistant turn follows
-                        self._replies.pop(reply_id)
                 output.log_event("reply_cancelled", {"reply_id": reply_id})
             case ResumeReply(reply_id=reply_id):
                 resumed = self._replies.get(reply_id)
@@ -285,30 +311,29 @@ class ConversationEngine:
     def _start_reply(self, action: StartReply, marks: TurnMarks) -> None:
         """An LLM answer to the history, or, speculatively, to the history and the caller's words
         not yet committed (the reply then sends nothing until released)."""
-        turns: list[SpokenTurn] = list(self._history.turns)
-        speculative = action.speculative_text is not None
-        if action.speculative_text is not None:
-            turns.append(Turn(Role.USER, action.speculative_text))
-            self._speculative.add(action.reply_id)
+        answers = action.answers
+        words = answers.text if isinstance(answers, SpeculativeWords) else None
+        speculative = words is not None
+        if speculative:
             self._speculation.replies_started += 1
-        mood = self._mood
-        instruction = mood.instruction(action.speculative_text) if mood is not None else None
-        if instruction is not None and turns and turns[-1].role is Role.USER:
-            # After the caller's words, not in the system prompt: the prompt's prefix (vLLM's prefix
-            # cache) stays the same, and the instruction is for this reply only.
-            turns[-1] = Turn(Role.USER, f"{turns[-1].text}\n\n({instruction})")
+        instruction = self._mood.instruction(words) if self._mood is not None else None
+        services = self._services
+        prompt = reply_prompt(
+            services.settings.llm_prompt_format,
+            self._history.system_prompt,
+            self._memory.text,
+            self._history.turns,
+            words,
+            instruction,
+        )
+        if prompt.acknowledged:
             self._require_output().log_event(
                 "sentiment_acknowledged", {"reply_id": action.reply_id}
             )
-        settings = self._services.settings
-        system = self._history.system_prompt
-        if self._memory.text:
-            system = f"{system}\n\n{self._memory.text}"
-        prompt = build_prompt(settings.llm_prompt_format, system, turns)
-        self._reply_marks[action.reply_id] = marks
         reply = self._new_reply(action.reply_id, marks, speculative)
-        services = self._services
-        reply.start_llm(self._models, services.chunker_params, prompt, services.answer_guard_params)
+        reply.start_llm(
+            self._models, services.chunker_params, prompt.text, services.answer_guard_params
+        )
         self._require_output().log_event(
             "reply_started",
             {
@@ -319,8 +344,6 @@ class ConversationEngine:
         )
 
     def _speculation_cancelled(self, reply: AgentReply) -> None:
-        self._speculative.discard(reply.reply_id)
-        self._reply_marks.pop(reply.reply_id, None)
         waste = self._speculation
         waste.replies_cancelled += 1
         waste.wasted_llm_tokens += reply.llm_tokens
@@ -330,7 +353,9 @@ class ConversationEngine:
         metrics.wasted_llm_tokens.inc(reply.llm_tokens)
         metrics.wasted_tts_seconds.inc(reply.ledger.audio_ms / 1000.0)
 
-    def _new_reply(self, reply_id: int, marks: TurnMarks, speculative: bool = False) -> AgentReply:
+    def _new_reply(
+        self, reply_id: int, marks: TurnMarks | None, speculative: bool = False
+    ) -> AgentReply:
         output = self._require_output()
         reply = AgentReply(
             reply_id, self._call_sid, output, self._post, marks, self._now_ms, speculative
@@ -339,8 +364,7 @@ class ConversationEngine:
         return reply
 
     def _commit_reply(self, reply_id: int, interrupted: bool) -> None:
-        reply = self._replies.pop(reply_id, None)
-        self._reply_marks.pop(reply_id, None)
+        reply = self._replies.get(reply_id)
         if reply is None:
             return
         heard = reply.heard()
@@ -356,8 +380,9 @@ class ConversationEngine:
         )
 
     def _report_timings(self, reply_id: int) -> None:
-        marks = self._reply_marks.get(reply_id)
-        if marks is None:
+        reply = self._replies.get(reply_id)
+        marks = reply.marks if reply is not None else None
+        if marks is None:  # a canned line, or a reply already gone
             return
         timings = marks.timings()
         self._services.metrics.observe(timings)
@@ -368,9 +393,6 @@ class ConversationEngine:
                 "turn_timings", {"reply_id": reply_id, **fields, "speculation": speculation}
             )
         self._speculation = Speculation()
-        # Utterances up to the one answered have had their reply.
-        answered = self._state.answering or 0
-        self._marks = {uid: m for uid, m in self._marks.items() if uid > answered}
 
     # ---- transcription -------------------------------------------------------------------------
 
@@ -380,21 +402,19 @@ class ConversationEngine:
         # The segmenter's times are call-audio ms; the caller stopped (detected - end) ms before now.
         marks.mark(Stage.CALLER_STOPPED, now - (speech.detected_ms - speech.end_ms))
         marks.mark(Stage.STT_REQUESTED, now)
-        self._marks[action.utterance_id] = marks
-        task = self._spawn(self._transcribe(action, marks), f"stt-{action.utterance_id}")
-        self._transcriptions[action.utterance_id] = task
-        task.add_done_callback(lambda _: self._transcriptions.pop(action.utterance_id, None))
+        utterance = Utterance(action.utterance_id, marks)
+        self._utterances[action.utterance_id] = utterance
+        name = f"stt-{action.utterance_id}"
+        utterance.transcription = self._spawn(self._transcribe(action, utterance), name)
 
-    async def _transcribe(self, action: StartTranscription, marks: TurnMarks) -> None:
+    async def _transcribe(self, action: StartTranscription, utterance: Utterance) -> None:
         speech = action.speech
         audio = self._call_audio.slice_ms(
             speech.onset_ms - PRE_ROLL_MS, speech.end_ms + POST_ROLL_MS
         )
         if self._mood is not None:
             loop = asyncio.get_running_loop()
-            self._utterance_voice[action.utterance_id] = loop.run_in_executor(
-                None, analyse_voice, audio
-            )
+            utterance.voice = loop.run_in_executor(None, analyse_voice, audio)
         mode = self._services.settings.stt_prompt
         prompt = stt_prompt(self._history.turns, mode, STT_PROMPT_CHARS)
         request_id = f"{self._call_sid}-u{action.utterance_id}"
@@ -407,7 +427,7 @@ class ConversationEngine:
             log.warning("transcription %d failed: %s", action.utterance_id, exc)
             self._post(TranscriptionFailed(action.utterance_id))
             return
-        marks.mark(Stage.STT_DONE, self._now_ms())
+        utterance.marks.mark(Stage.STT_DONE, self._now_ms())
         self._post(TranscriptReady(action.utterance_id, heard.text, heard.confidence))
 
     # ---- voice activity ------------------------------------------------------------------------
@@ -475,14 +495,3 @@ class ConversationEngine:
         if self._output is None:
             raise RuntimeError("the call has no output (not started or already stopped)")
         return self._output
-
-
-def _finished(analysis: asyncio.Future[VoiceAnalysis | None] | None) -> VoiceAnalysis | None:
-    """The voice analysis if it is done (it runs beside the transcription, which takes far longer);
-    None if it is not, or failed: the turn is then scored from its words alone."""
-    if analysis is None or not analysis.done() or analysis.cancelled():
-        return None
-    if analysis.exception() is not None:
-        log.warning("voice analysis failed: %r", analysis.exception())
-        return None
-    return analysis.result()

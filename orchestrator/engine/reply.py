@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -53,6 +54,26 @@ class ReplyState(Enum):
     ENDED = "ended"  # played out, failed or cancelled
 
 
+@dataclass(frozen=True)
+class Live:
+    """What the caller heard is read off the playout as it plays."""
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """Held by a barge-in: what was heard up to the clear, in ms of the reply's audio."""
+
+    ms: float
+
+
+@dataclass(frozen=True)
+class PlayedOut:
+    """The reply's last mark came back: the caller heard all of it."""
+
+
+Hearing = Live | Frozen | PlayedOut
+
+
 class Changed:
     """Wakes the reply's waiters when its state, ledger or playout changes; each waiter re-checks
     the condition it waits for."""
@@ -78,25 +99,25 @@ class AgentReply:
         call_sid: str,
         output: CallOutput,
         post: Callable[[Event], None],
-        marks: TurnMarks,
+        marks: TurnMarks | None,
         now_ms: Callable[[], float],
         speculative: bool = False,
     ) -> None:
         self.reply_id = reply_id
         self.ledger = ReplyLedger()
         self.state = ReplyState.PENDING if speculative else ReplyState.PLAYING
-        self.failed = False
+        self.speculative = speculative  # started before the caller's turn was over, not released
+        # The stage times of the caller's turn it answers; None for a canned line (not a turn).
+        self.marks = marks
         self.llm_tokens = 0  # generated so far (what a cancelled speculation wasted)
-        self.audio_sent = False  # some of it went out to the call
         self._request_prefix = f"{call_sid}-r{reply_id}"
         self._output = output
         self._post = post
-        self._marks = marks
         self._now_ms = now_ms
         self._changed = Changed()
         self._segment = 0  # playout segment: a new one (and label) after each resume
         self._segment_offset_ms = 0.0  # where the current segment starts in the reply's audio
-        self._heard_ms: float | None = None  # frozen while HELD, and once played out (inf)
+        self._hearing: Hearing = Live()
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -131,6 +152,7 @@ class AgentReply:
 
     def release(self) -> None:
         """The caller's turn is over: send the speculative reply (its audio is often ready)."""
+        self.speculative = False
         if self.state is ReplyState.PENDING:
             self._set_state(ReplyState.PLAYING)
 
@@ -141,20 +163,25 @@ class AgentReply:
         caller heard up to the clear. Generation goes on until :meth:`cancel` or :meth:`resume`."""
         self._set_state(ReplyState.HELD)
         await self._output.clear()
-        self._heard_ms = self._playing_heard_ms()
+        self._hearing = Frozen(self._playing_heard_ms())
 
     def resume(self) -> None:
         """False interruption: play on from the first word the caller did not hear."""
         heard = self.heard()
         self._segment_offset_ms = self.ledger.rewind(heard.chunk_index, heard.resume_ms)
         self._segment += 1
-        self._heard_ms = None
+        self._hearing = Live()
         self._set_state(ReplyState.PLAYING)
 
     def heard(self) -> HeardText:
         """What the caller heard of this reply so far (all of it once played out)."""
-        heard_ms = self._heard_ms if self._heard_ms is not None else self._playing_heard_ms()
-        return self.ledger.heard(heard_ms)
+        match self._hearing:
+            case Live():
+                return self.ledger.heard(self._playing_heard_ms())
+            case Frozen(ms=ms):
+                return self.ledger.heard(ms)
+            case PlayedOut():
+                return self.ledger.heard(float("inf"))
 
     async def cancel(self, timeout_s: float = 2.0) -> None:
         """Cancel generation and sending; returns once both tasks are gone (or ``timeout_s``)."""
@@ -174,6 +201,10 @@ class AgentReply:
     def _set_state(self, state: ReplyState) -> None:
         self.state = state
         self._changed.notify()
+
+    def _mark(self, stage: Stage) -> None:
+        if self.marks is not None:
+            self.marks.mark(stage, self._now_ms())
 
     # ---- generation --------------------------------------------------------------------------
 
@@ -201,10 +232,10 @@ class AgentReply:
         LLM stream (the server stops generating)."""
 
         def on_delta(delta: LlmDelta) -> None:
-            self._marks.mark(Stage.LLM_FIRST_TOKEN, self._now_ms())
+            self._mark(Stage.LLM_FIRST_TOKEN)
             self.llm_tokens += delta.tokens
 
-        self._marks.mark(Stage.LLM_REQUESTED, self._now_ms())
+        self._mark(Stage.LLM_REQUESTED)
         request_id = f"{self._request_prefix}-llm"
         try:
             async with contextlib.aclosing(models.generate(prompt, request_id)) as deltas:
@@ -222,10 +253,10 @@ class AgentReply:
         while (chunk := await chunks.get()) is not None:
             index = ledger.add_chunk(chunk.text)
             context = self._previous_chunk_context(index, models.speaker_id)
-            self._marks.mark(Stage.TTS_REQUESTED, self._now_ms())
+            self._mark(Stage.TTS_REQUESTED)
             request_id = f"{self._request_prefix}-tts{index}"
             async for speech in models.speak(chunk.text, context, request_id=request_id):
-                self._marks.mark(Stage.TTS_FIRST_AUDIO, self._now_ms())
+                self._mark(Stage.TTS_FIRST_AUDIO)
                 ledger.add_audio(index, speech.audio, speech.sample_rate)
                 self._changed.notify()
             ledger.finish_chunk(index)
@@ -267,7 +298,7 @@ class AgentReply:
             if await self._wait_played(last_mark, segment):
                 # The last mark came back: the caller heard it all (the played-ms estimate can fall
                 # a few ms short of the TTS audio: resampler edges).
-                self._heard_ms = float("inf")
+                self._hearing = PlayedOut()
                 break
         self._set_state(ReplyState.ENDED)
         self._post(PlaybackDone(self.reply_id))
@@ -291,8 +322,7 @@ class AgentReply:
             )
             if first:
                 first = False
-                self.audio_sent = True
-                self._marks.mark(Stage.FIRST_BYTE_SENT, self._now_ms())
+                self._mark(Stage.FIRST_BYTE_SENT)
                 self._post(FirstAudioOut(self.reply_id))
 
     async def _wait_played(self, mark: str, segment: int) -> bool:
@@ -333,8 +363,7 @@ class AgentReply:
             raise
         except Exception:
             log.exception("reply %s failed", self._request_prefix)
-            if not self.failed:
-                self.failed = True
+            if self.state is not ReplyState.ENDED:  # the first failure ends the reply
                 self._set_state(ReplyState.ENDED)
                 self._post(ReplyFailed(self.reply_id))
                 for task in self._tasks:

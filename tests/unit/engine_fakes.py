@@ -26,6 +26,7 @@ RATE = 16_000
 FRAME = RATE // 50  # 20 ms
 WINDOW = 512
 TTS_MS_PER_CHAR = 40.0
+MAX_SETTLE_YIELDS = 10_000  # a call that never settles is a bug (a busy loop)
 
 
 class FakeClock:
@@ -236,8 +237,15 @@ class Call:
         raise AssertionError("the call never got there")
 
     async def settle(self) -> None:
-        for _ in range(30):
+        """Until nothing of the call can run: every task waits on what only the test gives (the
+        clock, caller audio, a gate). A fixed number of yields is a guess that breaks the day a
+        chain of awaits grows one longer; the event loop's queue of ready callbacks says it."""
+        loop = asyncio.get_running_loop()
+        for _ in range(MAX_SETTLE_YIELDS):
             await asyncio.sleep(0)
+            if not loop._ready:  # type: ignore[attr-defined]  # CPython's BaseEventLoop queue
+                return
+        raise AssertionError(f"the call still had work after {MAX_SETTLE_YIELDS} yields")
 
 
 @contextlib.asynccontextmanager

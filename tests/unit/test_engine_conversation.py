@@ -9,7 +9,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from engine_fakes import Call, FakeClock, FakeModels, FakePhone, silence, speech, started_call
+from engine_fakes import (
+    TTS_MS_PER_CHAR,
+    Call,
+    FakeClock,
+    FakeModels,
+    FakePhone,
+    silence,
+    speech,
+    started_call,
+)
 
 from orchestrator.conversation.turn_taking import CannedLine
 from orchestrator.engine.conversation import ConversationEngine
@@ -232,3 +241,64 @@ async def test_a_looping_answer_is_cut_at_the_repeat_and_its_generation_stopped(
     reply = call.phone.of("agent_turn")[1]
     assert reply["text"] == "Sorry, I'm a food delivery service."
     assert any(r.endswith("-llm") for r in models.cancelled)  # the LLM was told to stop
+
+
+async def test_fifty_replies_cancelled_before_audio_leave_nothing_behind() -> None:
+    """A caller who keeps going on mid-thought: each pause starts a transcription and a speculative
+    reply (its LLM stream held open), each new word cancels both. The call holds only what the core
+    still names."""
+    rounds = 50
+    models = FakeModels(
+        transcripts=[f"I'd like a table and {i}," for i in range(rounds)] + ["That is all."],
+        answers=[["Sure, ", "a table."] for _ in range(rounds)] + [["Of course."]],
+        llm_gates=[asyncio.Event() for _ in range(rounds)],  # never opened: cancelled mid-answer
+    )
+    async with started(models) as call:
+        greeting_ms = call.phone.sent_ms
+        for _ in range(rounds):  # mid-thought: the reply waits, held; then the caller goes on
+            await call.feed(speech(300) + silence(300))
+            await call.until(lambda: len(call.phone.of("reply_started")) > len(cancelled(call)))
+        waiting = call.engine.holding()
+        await call.feed(speech(300) + silence(300))
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+        answered = call.engine.holding()
+        spoken_ms = call.phone.sent_ms - greeting_ms
+
+    started_ids = [e["reply_id"] for e in call.phone.of("reply_started")]
+    speculative = started_ids[:rounds]
+    assert all(e["speculative"] for e in call.phone.of("reply_started")[:rounds])
+    assert [e["reply_id"] for e in cancelled(call)] == speculative
+    assert sum(r.endswith("-llm") for r in models.cancelled) == rounds
+    # While the last speculation waited: its reply and its utterance, nothing of the 49 before.
+    assert waiting.replies == (speculative[-1],) and len(waiting.utterances) == 1
+    # Once answered and heard: no reply, at most the answered utterance; only the answer was sent.
+    assert answered.replies == () and len(answered.utterances) <= 1
+    assert call.phone.of("agent_turn")[1]["text"] == "Of course."
+    assert spoken_ms == pytest.approx(len("Of course.") * TTS_MS_PER_CHAR, abs=1.0)
+
+
+def cancelled(call: Call) -> list[dict[str, Any]]:
+    return call.phone.of("reply_cancelled")
+
+
+async def test_a_released_reply_cut_before_its_audio_leaves_nothing_behind() -> None:
+    """The turn is over and its reply released, but the caller speaks again before any audio: the
+    reply is cancelled, and the call keeps nothing of it (its marks included)."""
+    gate = asyncio.Event()
+    models = FakeModels(
+        transcripts=["What time do you open?", "And on Sunday?"],
+        answers=[["We open at nine."], ["Sundays at ten."]],
+    )
+    async with started(models) as call:
+        models.tts_gate = gate  # the greeting is out; the answers' audio waits
+        await call.feed(speech(600) + silence(600))  # a question: confirmed, released
+        first = call.phone.of("reply_started")[0]["reply_id"]
+        await call.feed(speech(400))  # the caller goes on before any audio
+        assert first not in call.engine.holding().replies
+        gate.set()
+        await call.feed(silence(600))
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+        assert call.engine.holding().replies == ()
+
+    assert [e["reply_id"] for e in call.phone.of("reply_cancelled")] == [first]
+    assert call.phone.of("agent_turn")[1]["text"] == "Sundays at ten."

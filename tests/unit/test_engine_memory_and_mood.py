@@ -3,6 +3,7 @@ real SQLite store: what a call loads and logs, what its prompts carry, what is r
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,17 @@ def call_from(services: ConversationServices, number: str) -> Any:
     return started_call(services, {"From": number, "Direction": "inbound"})
 
 
+async def memory_loaded(call: Call, timeout_s: float = 5.0) -> dict[str, Any]:
+    """The call's memory_loaded line, once its load (a worker thread, real time) is back."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not call.phone.of("memory_loaded"):
+        assert asyncio.get_running_loop().time() < deadline, "caller memory never loaded"
+        await asyncio.sleep(0.005)
+        await call.settle()
+    (loaded,) = call.phone.of("memory_loaded")
+    return loaded
+
+
 async def say(call: Call, turns: int) -> None:
     """One caller turn, answered: ``turns`` agent turns in all (the greeting is the first)."""
     await call.feed(speech(800) + silence(600))
@@ -58,13 +70,13 @@ async def test_a_caller_is_remembered_loaded_next_time_and_forgotten_on_request(
     assert memory is not None
 
     async with call_from(services, ANA) as first:
-        (loaded,) = first.phone.of("memory_loaded")
+        loaded = await memory_loaded(first)
         assert loaded["calls"] == [] and loaded["text"] == ""
         await say(first, 2)
     await memory.written()
 
     async with call_from(services, "+1 (415) 555-0100") as second:  # Ana, another format
-        (loaded,) = second.phone.of("memory_loaded")
+        loaded = await memory_loaded(second)
         assert loaded["calls"] == [first.call_sid]
         assert loaded["facts"] == {"name": "Ana", "allergies": ["peanuts"]}
         assert "peanut allergy" in loaded["text"]
@@ -73,12 +85,12 @@ async def test_a_caller_is_remembered_loaded_next_time_and_forgotten_on_request(
     assert loaded["text"] in reply_prompt  # the reply's system prompt carries the memory
 
     async with call_from(services, "+447700900123") as stranger:
-        (loaded,) = stranger.phone.of("memory_loaded")
+        loaded = await memory_loaded(stranger)
         assert loaded["calls"] == []
 
     assert await memory.forget(ANA) == 2  # both of Ana's calls
     async with call_from(services, ANA) as third:
-        assert third.phone.of("memory_loaded")[0]["calls"] == []
+        assert (await memory_loaded(third))["calls"] == []
     await services.aclose()
 
 

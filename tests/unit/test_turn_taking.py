@@ -20,6 +20,7 @@ from orchestrator.conversation.turn_taking import (
     CancelTranscription,
     CannedLine,
     CommitAssistantTurn,
+    CommittedTurn,
     CommitUserTurn,
     Event,
     FirstAudioOut,
@@ -33,6 +34,7 @@ from orchestrator.conversation.turn_taking import (
     ResumeReply,
     SendClear,
     SpeakLine,
+    SpeculativeWords,
     StartReply,
     StartTranscription,
     Step,
@@ -42,6 +44,7 @@ from orchestrator.conversation.turn_taking import (
     TurnParams,
     TurnState,
     step,
+    utterances_held,
 )
 
 # The table runs at a 400 ms interrupt threshold (a setting); the default, 0, clears as soon as the
@@ -56,6 +59,8 @@ def speech(duration_ms: int) -> SpeechEnded:
 
 
 STARTED = SpeechStarted(onset_ms=1_000, confirmed_ms=1_096)  # confirmed after 96 ms
+# The caller's turn in call audio: seen to end 100 ms after it did (so, asked at 9 900, stopped at 9 800).
+TURN_SPEECH = SpeechEnded(onset_ms=1_000, end_ms=1_800, detected_ms=1_900)
 STARTED_LONG = SpeechStarted(
     onset_ms=1_000, confirmed_ms=1_500
 )  # already past the interrupt minimum
@@ -64,21 +69,25 @@ IDLE = TurnState()
 LISTENING = TurnState(Phase.LISTENING, quiet_since_ms=9_000, next_id=5)
 LISTENING_CALLER = replace(LISTENING, caller_speech=CallerSpeech(9_900, 9_900))
 TRANSCRIBING = TurnState(
-    Phase.PROCESSING, pending=(PendingTranscription(5, 9_900),), quiet_since_ms=9_900, next_id=6
+    Phase.PROCESSING,
+    pending=(PendingTranscription(5, 9_900, TURN_SPEECH),),
+    quiet_since_ms=9_900,
+    next_id=6,
 )
 ANSWERING = TurnState(
     Phase.PROCESSING,
     reply=Reply(5, None, 9_900, utterance_id=4),
     quiet_since_ms=9_900,
-    unanswered=True,
-    answering=4,
+    unanswered=4,
     next_id=6,
 )
 ANSWERING_CALLER = replace(ANSWERING, caller_speech=CallerSpeech(9_500, 9_950))
 GREETING = TurnState(Phase.PROCESSING, reply=Reply(5, CannedLine.GREETING, 9_900), next_id=6)
 SPEAKING = TurnState(Phase.SPEAKING, reply=Reply(5, None, 9_000, audio_out=True), next_id=6)
 SPEAKING_CALLER = replace(SPEAKING, caller_speech=CallerSpeech(9_900, 9_900))
-SPEAKING_LATE_STT = replace(SPEAKING, pending=(PendingTranscription(6, 9_800),), next_id=7)
+SPEAKING_LATE_STT = replace(
+    SPEAKING, pending=(PendingTranscription(6, 9_800, TURN_SPEECH),), next_id=7
+)
 INTERRUPTED = TurnState(
     Phase.INTERRUPTED,
     reply=Reply(5, None, 9_000, audio_out=True),
@@ -86,13 +95,16 @@ INTERRUPTED = TurnState(
     next_id=6,
 )
 JUDGING = replace(  # interrupting speech ended; its transcript decides
-    INTERRUPTED, caller_speech=None, pending=(PendingTranscription(6, 9_900),), next_id=7
+    INTERRUPTED,
+    caller_speech=None,
+    pending=(PendingTranscription(6, 9_900, TURN_SPEECH),),
+    next_id=7,
 )
 # A pause: the caller's turn so far is being transcribed; they stopped at 9 800 (silence 200 at NOW).
 PAUSED = TurnState(
     Phase.PROCESSING,
-    pending=(PendingTranscription(5, 9_900),),
-    turn=CallerTurn(1_000, 9_800, 5),
+    pending=(PendingTranscription(5, 9_900, TURN_SPEECH),),
+    turn=CallerTurn(5, TURN_SPEECH, 9_800),
     quiet_since_ms=9_900,
     next_id=6,
 )
@@ -100,11 +112,11 @@ QUESTION = "What time do you open?"
 SPECULATING = replace(
     PAUSED,
     pending=(),
-    turn=CallerTurn(1_000, 9_800, 5, QUESTION),
+    turn=CallerTurn(5, TURN_SPEECH, 9_800, QUESTION),
     reply=Reply(6, None, 9_950, released=False, utterance_id=5),
     next_id=7,
 )
-SPECULATING_MID = replace(SPECULATING, turn=CallerTurn(1_000, 9_800, 5, "My number is 555"))
+SPECULATING_MID = replace(SPECULATING, turn=CallerTurn(5, TURN_SPEECH, 9_800, "My number is 555"))
 CLOSING = TurnState(Phase.CLOSING, reply=Reply(5, CannedLine.CLOSING, 9_000), next_id=6)
 ENDED = TurnState(Phase.ENDED, next_id=6)
 
@@ -210,7 +222,7 @@ CASES = [
         TRANSCRIBING,
         TranscriptReady(5, " What time is it? "),
         Phase.PROCESSING,
-        (CommitUserTurn(5, "What time is it?"), StartReply(6, 5)),
+        (CommitUserTurn(5, "What time is it?"), StartReply(6, CommittedTurn(5))),
     ),
     Case("transcribing-empty-listen", TRANSCRIBING, TranscriptReady(5, "  "), Phase.LISTENING),
     Case(
@@ -218,7 +230,7 @@ CASES = [
         TRANSCRIBING,
         TranscriptReady(5, "mhm"),
         Phase.PROCESSING,
-        (CommitUserTurn(5, "mhm"), StartReply(6, 5)),
+        (CommitUserTurn(5, "mhm"), StartReply(6, CommittedTurn(5))),
     ),
     Case(
         "transcribing-goodbye-closes",
@@ -368,7 +380,7 @@ CASES = [
             CancelReply(5),
             CommitAssistantTurn(5, interrupted=True),
             CommitUserTurn(6, "wait, no"),
-            StartReply(7, 6),
+            StartReply(7, CommittedTurn(6)),
         ),
     ),
     Case("speaking-late-backchannel", SPEAKING_LATE_STT, TranscriptReady(6, "mhm"), Phase.SPEAKING),
@@ -422,7 +434,7 @@ CASES = [
             CancelReply(5),
             CommitAssistantTurn(5, interrupted=True),
             CommitUserTurn(6, "Hold on, what about Tuesday?"),
-            StartReply(7, 6),
+            StartReply(7, CommittedTurn(6)),
         ),
     ),
     Case(
@@ -455,7 +467,7 @@ CASES = [
             CancelReply(5),
             CommitAssistantTurn(5, interrupted=True),
             CommitUserTurn(6, "Stop."),
-            StartReply(7, 6),
+            StartReply(7, CommittedTurn(6)),
         ),
     ),
     Case(
@@ -513,14 +525,14 @@ CASES = [
         PAUSED,
         TranscriptReady(5, QUESTION),
         Phase.PROCESSING,
-        (StartReply(6, 5, QUESTION),),
+        (StartReply(6, SpeculativeWords(5, QUESTION)),),
     ),
     Case(
         "paused-words-after-the-silence-confirm",
         PAUSED,
         TranscriptReady(5, QUESTION),
         Phase.PROCESSING,
-        (CommitUserTurn(5, QUESTION), StartReply(6, 5)),
+        (CommitUserTurn(5, QUESTION), StartReply(6, CommittedTurn(5))),
         now=10_050,
     ),
     Case("paused-goodbye-waits", PAUSED, TranscriptReady(5, "OK, bye!"), Phase.PROCESSING),
@@ -622,10 +634,10 @@ def test_table_covers_every_phase_and_event() -> None:
 def test_barge_in_confirmed_keeps_no_words_unheard_and_answers_the_caller() -> None:
     """Cancelled reply before audio: the caller's words are still owed an answer."""
     cancelled = step(ANSWERING_CALLER, Tick(), NOW, P).state
-    assert cancelled.unanswered and cancelled.reply is None
+    assert cancelled.unanswered is not None and cancelled.reply is None
     ended = step(cancelled, speech(700), NOW + 400, P)
     later = step(ended.state, TranscriptReady(6, ""), NOW + 500, P)
-    assert later.actions == (StartReply(7, 4),)
+    assert later.actions == (StartReply(7, CommittedTurn(4)),)
 
 
 @pytest.mark.parametrize(
@@ -674,7 +686,7 @@ def test_scripted_call_with_cough_false_interruption_and_barge_in() -> None:
     )
     assert call.at(4_550, TranscriptReady(2, "Do you open on Sunday?")) == (
         CommitUserTurn(2, "Do you open on Sunday?"),
-        StartReply(3, 2),
+        StartReply(3, CommittedTurn(2)),
     )
     call.at(4_900, FirstAudioOut(3))
 
@@ -694,7 +706,7 @@ def test_scripted_call_with_cough_false_interruption_and_barge_in() -> None:
         CancelReply(3),
         CommitAssistantTurn(3, True),
         CommitUserTurn(5, "Sorry, I meant Saturday."),
-        StartReply(6, 5),
+        StartReply(6, CommittedTurn(5)),
     )
     # The clear reached Twilio 400 ms after the caller began (threshold), measured on the clock.
     clear_at = next(t for t, a in call.log if a == SendClear(3) and t > 8_000)
@@ -746,6 +758,7 @@ def test_invariants_hold_for_any_event_stream(script: list[tuple[Event, int]]) -
     audible: set[int] = set()
     cleared: set[int] = set()
     committed: set[int] = set()
+    transcribed: set[int] = set()
     for event, gap in [(CallStarted(), 0), *script]:
         now += gap
         was_ended = state.phase is Phase.ENDED
@@ -760,6 +773,8 @@ def test_invariants_hold_for_any_event_stream(script: list[tuple[Event, int]]) -
         assert not (was_ended and result.actions)
         for action in result.actions:
             match action:
+                case StartTranscription(utterance_id):
+                    transcribed.add(utterance_id)
                 case StartReply(reply_id) | SpeakLine(reply_id, _):
                     assert reply_id not in started
                     started.add(reply_id)
@@ -771,6 +786,9 @@ def test_invariants_hold_for_any_event_stream(script: list[tuple[Event, int]]) -
                 case CommitAssistantTurn(reply_id, _):
                     assert reply_id in started and reply_id not in committed
                     committed.add(reply_id)
+        # The engine keeps what the core holds: only utterances it was told of, nothing once ended.
+        assert utterances_held(state) <= transcribed
+        assert not (state.phase is Phase.ENDED and utterances_held(state))
         reply = state.reply
         match state.phase:
             case Phase.LISTENING:
@@ -810,21 +828,23 @@ def test_a_speculative_reply_is_adopted_when_the_silence_confirms_the_turn() -> 
         2, SpeechEnded(2_500, 4_000, 4_200)
     )
     # The transcript comes back 220 ms into the silence: the reply starts, held.
-    assert call.at(4_220, TranscriptReady(2, QUESTION)) == (StartReply(3, 2, QUESTION),)
+    assert call.at(4_220, TranscriptReady(2, QUESTION)) == (
+        StartReply(3, SpeculativeWords(2, QUESTION)),
+    )
     assert call.state.reply == Reply(3, None, 4_220, released=False, utterance_id=2)
     assert call.at(4_230, FirstAudioOut(3)) == ()  # held: its audio cannot be out
     assert call.at(4_240, Tick(0.05)) == ()
     # 250 ms after the caller stopped the question is over: committed and released.
     assert call.at(4_250, Tick(0.05)) == (CommitUserTurn(2, QUESTION), ReleaseReply(3))
     assert call.at(4_260, FirstAudioOut(3)) == ()
-    assert call.state.phase is Phase.SPEAKING and not call.state.unanswered
+    assert call.state.phase is Phase.SPEAKING and call.state.unanswered is None
 
 
 def test_resumed_speech_drops_the_speculation_and_the_whole_turn_is_transcribed_again() -> None:
     call = greeted()
     caller_pauses(call, 2_500, 3_500)
     assert call.at(3_800, TranscriptReady(2, "I'd like a table and")) == (
-        StartReply(3, 2, "I'd like a table and"),
+        StartReply(3, SpeculativeWords(2, "I'd like a table and")),
     )
     assert call.at(4_000, Tick(0.05)) == ()  # mid-thought: the long silence applies
     # The caller goes on: the speculative reply is cancelled, nothing is committed.
@@ -835,7 +855,7 @@ def test_resumed_speech_drops_the_speculation_and_the_whole_turn_is_transcribed_
     assert resumed[-1] == StartTranscription(4, SpeechEnded(2_500, 5_000, 5_200))
     # A changed transcript: a new speculative reply answers the whole sentence.
     whole = "I'd like a table and a high chair."
-    assert call.at(5_220, TranscriptReady(4, whole)) == (StartReply(5, 4, whole),)
+    assert call.at(5_220, TranscriptReady(4, whole)) == (StartReply(5, SpeculativeWords(4, whole)),)
     assert call.at(5_250, Tick(0.05)) == (CommitUserTurn(4, whole), ReleaseReply(5))
 
 
@@ -860,3 +880,30 @@ def test_speech_over_the_agent_clears_at_once_and_a_cough_resumes_the_reply() ->
     # No words: the reply resumes from the first unheard word.
     assert call.at(5_100, TranscriptReady(4, "")) == (ResumeReply(3),)
     assert call.state.phase is Phase.SPEAKING and call.state.turn is None
+
+
+# ---- what the engine holds -------------------------------------------------------------------------
+
+
+def test_the_held_utterances_are_those_in_flight_unconfirmed_unanswered_or_being_answered() -> None:
+    assert utterances_held(LISTENING) == frozenset()
+    assert utterances_held(TRANSCRIBING) == {5}
+    assert utterances_held(PAUSED) == {5}
+    assert utterances_held(SPECULATING) == {5}  # its turn, and the reply answering it
+    assert utterances_held(ANSWERING) == {4}  # committed, no reply heard yet
+    assert utterances_held(replace(SPEAKING, reply=Reply(5, None, 9_000, True, True, 3))) == {3}
+    assert utterances_held(GREETING) == frozenset()
+    assert utterances_held(ENDED) == frozenset()
+
+
+def test_an_earlier_utterances_words_make_a_turn_of_its_own_speech() -> None:
+    """A transcript of an utterance whose turn is gone: the turn spans that utterance's audio (the
+    next transcription, if the caller goes on, starts at its onset, not at the call's start)."""
+    words = TranscriptReady(5, "I'd like a table and")
+    caller_on = replace(TRANSCRIBING, caller_speech=CallerSpeech(9_950, 9_990))
+    result = step(caller_on, words, NOW, P0)
+    assert result.state.turn is not None and result.state.turn.speech == TURN_SPEECH
+    pause = SpeechEnded(onset_ms=2_400, end_ms=2_900, detected_ms=3_100)
+    (transcribe,) = [a for a in step(result.state, pause, NOW + 300, P0).actions]
+    assert isinstance(transcribe, StartTranscription)
+    assert transcribe.speech.onset_ms == TURN_SPEECH.onset_ms
