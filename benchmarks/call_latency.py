@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from benchmarks.results_file import RESULTS_DIR, write_result
-from benchmarks.stage_speed import in_process_floor
+from benchmarks.stage_speed import SERIAL_ENDPOINTING_MS, in_process_floor
 from benchmarks.turn_latency import (
     END_OF_TURN_FIGURES,
     STAGES,
@@ -52,7 +52,7 @@ from callsim.twilio_dialer import dial
 from callsim.twilio_phone import serve_app
 from callsim.voices import caller_speech
 from orchestrator.app import conversation_app
-from orchestrator.conversation.turn_taking import TurnParams
+from orchestrator.params import turn_params
 from orchestrator.settings import Settings
 from serving.launcher import TritonServer
 from serving.paths import MODEL_REPOSITORY, PROJECT_ROOT
@@ -60,6 +60,8 @@ from serving.profiles import build_profile, server_options
 
 DEFAULT_LEVELS = (1, 4)
 PLOT_PATH = RESULTS_DIR / "call_latency-latest.png"
+# The turn-taking the benchmark's calls run with (the CPU profile's settings, read through params).
+CALL_TURN_PARAMS = turn_params(cpu_call_settings("", Path()))
 STAGGER_S = 0.5  # call slots start this far apart (callers do not all speak on the same frame)
 STOP_GRACE_S = 5.0  # a call cut by the deadline gets this long to hang up
 MIN_CALL_S = 15.0  # no new call this close to a level's deadline (greeting + one turn take longer)
@@ -122,8 +124,9 @@ def _sample(turn: TurnLatency) -> dict[str, Any]:
 
 
 def is_backchannel(text: str) -> bool:
-    """What the caller says to show they listen ("mm-hmm"): noise over the agent, not a turn."""
-    return not TurnParams().has_words(text)
+    """What the caller says to show they listen ("mm-hmm"): noise over the agent, not a turn, by
+    the backchannel words of the calls' own settings."""
+    return not CALL_TURN_PARAMS.has_words(text)
 
 
 def call_settings(
@@ -537,7 +540,7 @@ def main() -> None:
             "on the critical path), as a ratio of end_to_end summed over turns",
             "barge_in": "first voiced frame of an utterance started over agent audio -> clear "
             "received",
-            "in_process_floor": "400 ms end-of-turn silence + STT + LLM first phrase + first TTS "
+            "in_process_floor": f"{SERIAL_ENDPOINTING_MS:.0f} ms end-of-turn silence + STT + LLM first phrase + first TTS "
             "audio, the same models in-process and serially (benchmarks.stage_speed), per "
             "utterance of the scenario",
         },

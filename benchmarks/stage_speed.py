@@ -22,7 +22,7 @@ Stages, per caller utterance (Piper's voice through the phone path: 16 kHz -> 8 
 - TTS: that first phrase -> the first audio chunk; real-time factor = synthesis time / audio length.
 - VAD: one 32 ms window. Through Triton a gRPC round trip dominates it: context, not a target.
 
-The in-process serial floor of a turn is ``EOT_SILENCE_MS`` of end-of-turn silence + STT + LLM first
+The in-process serial floor of a turn is ``SERIAL_ENDPOINTING_MS`` of end-of-turn silence + STT + LLM first
 phrase + first TTS audio of each utterance (medians over repeats), p50/p95 over the utterances.
 First/later: the first request a freshly loaded model serves vs the median of the later requests of the
 same input. Both sides warm up as the Triton models do when they load (serving/: the engines'
@@ -56,7 +56,9 @@ from orchestrator.params import sampling_options
 from orchestrator.settings import Settings
 from serving.profiles import ORCHESTRATOR_ENV_FILES
 
-EOT_SILENCE_MS = 400.0  # the end-of-turn silence the segmenter waits for before STT starts
+# What the floor models: a serial pipeline that waits a fixed end-of-turn silence before its STT starts
+# (the anchors' endpointing). Not the product's pause (vad_pause_ms), after which ours starts at once.
+SERIAL_ENDPOINTING_MS = 400.0
 MAX_TOKENS = 48
 PERSONA = "restaurant_host.txt"
 
@@ -202,7 +204,7 @@ def stage_rows(
 
 
 def turn_floor(
-    samples: Sequence[Sample], side: str = IN_PROCESS, eot_ms: float = EOT_SILENCE_MS
+    samples: Sequence[Sample], side: str = IN_PROCESS, eot_ms: float = SERIAL_ENDPOINTING_MS
 ) -> dict[str, Any]:
     """Serial floor per utterance (end-of-turn silence + STT + LLM first phrase + first TTS audio,
     each the median over its repeats), p50/p95 over the utterances that have all three."""

@@ -17,7 +17,8 @@ import numpy as np
 from benchmarks.results_file import percentiles_ms, write_result
 from callsim.voices import espeak_utterance
 from orchestrator.triton.connection import connect
-from orchestrator.triton.vad_stream import WINDOW, VadStream
+from orchestrator.triton.vad_stream import VadStream
+from orchestrator.vad_window import WINDOW_SAMPLES as WINDOW
 from serving.launcher import TritonServer, TritonServerOptions
 from serving.paths import MODEL_REPOSITORY
 

@@ -26,6 +26,7 @@ from orchestrator.edge_options import (
     SessionOptions,
 )
 from orchestrator.triton.llm_client import LlmClient, SamplingOptions
+from orchestrator.triton.vad_stream import MODEL_NAME as VAD_MODEL
 
 # Where a setting feeds a package's params (orchestrator/params.py), its default is that package's.
 _SEGMENTER = SegmenterParams()
@@ -42,7 +43,7 @@ class Settings(BaseSettings):
 
     # Triton
     triton_url: str = Field("127.0.0.1:8001", description="host:port of Triton's gRPC endpoint")
-    vad_model: str = "silero_vad"
+    vad_model: str = VAD_MODEL
 
     # Voice activity -> speech segments (see orchestrator/conversation/speech_segmenter.py)
     vad_threshold: float = Field(
@@ -130,7 +131,7 @@ class Settings(BaseSettings):
     )
 
     # LLM (see orchestrator/triton/llm_client.py; the model is served by Triton's vLLM backend)
-    llm_model: str = Field("llm", description="Triton model name of the LLM")
+    llm_model: str = Field(LlmClient.model_name, description="Triton model name of the LLM")
     llm_system_prompt: str = Field(
         "You are a friendly phone assistant. Answer in one or two short spoken sentences, "
         "without lists, markdown or emojis.",
@@ -290,7 +291,7 @@ class Settings(BaseSettings):
         description="said after the beep when an outbound call's policy is leave_message",
     )
     required_models: list[str] = Field(
-        default_factory=lambda: ["silero_vad"], description="models /readyz requires ready"
+        default_factory=lambda: [VAD_MODEL], description="models /readyz requires ready"
     )
     readiness_timeout_s: float = Field(1.0, gt=0, description="deadline of /readyz's Triton checks")
     playout_chunk_ms: int = Field(

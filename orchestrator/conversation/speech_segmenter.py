@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WINDOW_MS = 32
-WINDOW_SAMPLES = 512  # at 16 kHz
+from orchestrator.vad_window import WINDOW_MS
+
 HYSTERESIS = 0.15
 
 

@@ -32,7 +32,7 @@ from orchestrator.call_handler import CallInfo, CallOutput, ChunkPlayout, JsonVa
 from orchestrator.conversation.call_audio import CallAudioBuffer
 from orchestrator.conversation.history import ConversationHistory
 from orchestrator.conversation.reply_prompt import reply_prompt
-from orchestrator.conversation.speech_segmenter import WINDOW_SAMPLES, SpeechSegmenter
+from orchestrator.conversation.speech_segmenter import SpeechSegmenter
 from orchestrator.conversation.stt_prompt import stt_prompt
 from orchestrator.conversation.timings import Stage, TurnMarks
 from orchestrator.conversation.turn_taking import (
@@ -67,6 +67,7 @@ from orchestrator.engine.reply import AgentReply
 from orchestrator.engine.services import ConversationServices
 from orchestrator.engine.utterance import Utterance
 from orchestrator.memory.prompt_budget import MemoryBrief
+from orchestrator.vad_window import WINDOW_SAMPLES
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from orchestrator.triton.vad_stream import VadStream
 
 log = logging.getLogger(__name__)
 
-STT_MODEL = "stt"
-TTS_MODEL = "tts"
+STT_MODEL = SttClient.model_name
+TTS_MODEL = TtsClient.model_name
 
 
 @dataclass(frozen=True)

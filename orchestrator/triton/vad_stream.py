@@ -18,7 +18,9 @@ import numpy.typing as npt
 import tritonclient.grpc.aio as grpcclient_aio
 from tritonclient.grpc import InferInput, InferRequestedOutput
 
-WINDOW = 512
+from orchestrator.vad_window import WINDOW_SAMPLES
+
+MODEL_NAME = "silero_vad"
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -36,7 +38,7 @@ class VadStream:
     def __init__(
         self,
         client: grpcclient_aio.InferenceServerClient,
-        model_name: str = "silero_vad",
+        model_name: str = MODEL_NAME,
         call_id: str = "",
         max_windows_per_request: int = 16,
     ) -> None:
@@ -74,11 +76,11 @@ class VadStream:
     async def push(self, audio: FloatArray) -> FloatArray:
         """Probabilities for the windows that ``audio`` completes (possibly none)."""
         self._pending = np.concatenate([self._pending, audio.astype(np.float32, copy=False)])
-        usable = (self._pending.size // WINDOW) * WINDOW
+        usable = (self._pending.size // WINDOW_SAMPLES) * WINDOW_SAMPLES
         if usable == 0:
             return np.empty(0, dtype=np.float32)
         ready, self._pending = self._pending[:usable], self._pending[usable:]
-        step = self._max_windows * WINDOW
+        step = self._max_windows * WINDOW_SAMPLES
         parts = [await self._infer(ready[i : i + step]) for i in range(0, usable, step)]
         return np.concatenate(parts)
 
