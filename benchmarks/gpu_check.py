@@ -178,9 +178,18 @@ def _csm_engine(options: TtsOptions, loaded: Any) -> TtsEngine:
     return CsmTtsEngine(options, loaded)
 
 
+def _csm_generate_engine(options: TtsOptions, loaded: Any) -> TtsEngine:
+    from serving.tts.csm_generate import CsmGenerateTtsEngine
+
+    return CsmGenerateTtsEngine(options, loaded)
+
+
 # Another engine on the same random CSM is one more entry here.
 TTS_ENGINES: dict[str, TtsEngineChoice] = {
     TtsEngineKind.CSM.value: TtsEngineChoice(TtsEngineKind.CSM, _csm_engine),
+    TtsEngineKind.CSM_GENERATE.value: TtsEngineChoice(
+        TtsEngineKind.CSM_GENERATE, _csm_generate_engine
+    ),
 }
 
 

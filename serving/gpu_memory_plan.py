@@ -115,9 +115,18 @@ CSM_PARAMETERS = 1.55e9
 MIMI_GIB = 0.16e9 / GIB
 CSM_BYTES_PER_PARAMETER = {"bfloat16": 2.0, "float16": 2.0, "float32": 4.0}
 CSM_CUDA_CONTEXT_GIB = 0.6  # per instance, with PyTorch's kernels loaded
-# Per request synthesised at once: backbone KV for ~2 000 tokens of context (64 MiB), the depth
-# decoder's, activations and the caching allocator's slack: ~4.5 GiB per instance at max_concurrent 2.
+# csm_generate (transformers' generate), per request synthesised at once: backbone KV for ~2 000 tokens
+# of context (64 MiB), the depth decoder's, activations and the caching allocator's slack: ~4.5 GiB per
+# instance at max_concurrent 2.
 CSM_STREAM_GIB = 0.45
+# csm (our frame loop, serving/tts/csm_frame_step.py), per slot (max_concurrent): its static backbone
+# KV cache, 16 layers x 2 x 8 KV heads x 64 x 2 bytes = 32 KiB per position x max_positions (1 024:
+# 32 MiB), and Mimi's stream (ring KV and convolution state, ~4 MiB).
+CSM_SLOT_KV_GIB_PER_POSITION = 32 / 1024**2
+MIMI_STREAM_GIB = 4 / 1024
+# ... per instance: the step's temporaries at 16 slots (attention over 1 024 positions, ~0.15 GiB),
+# the CUDA graphs' shared pool, a long prompt's prefill and the caching allocator's slack.
+CSM_FRAME_LOOP_GIB = 0.5
 
 
 # --- what the repository asks for -------------------------------------------------------------------
@@ -197,12 +206,19 @@ def whisper_size(model: str) -> str:
 def csm_gib(options: TtsOptions, instances: int) -> ModelBudget:
     """The ``tts`` model's budget; any CSM checkpoint counts as CSM-1B (the only size there is), Piper
     runs on the CPU."""
-    if options.engine is not TtsEngineKind.CSM or options.device.startswith("cpu"):
+    csm = options.engine in (TtsEngineKind.CSM, TtsEngineKind.CSM_GENERATE)
+    if not csm or options.device.startswith("cpu"):
         return ModelBudget("tts", 0.0, f"{options.engine.value} on the CPU")
     weights = CSM_PARAMETERS * CSM_BYTES_PER_PARAMETER.get(options.dtype, 4.0) / GIB + MIMI_GIB
     streams = max(1, options.max_concurrent)
-    one = weights + CSM_CUDA_CONTEXT_GIB + streams * CSM_STREAM_GIB
-    detail = f"CSM {options.dtype}, {instances} x max_concurrent {streams}"
+    one = weights + CSM_CUDA_CONTEXT_GIB
+    if options.engine is TtsEngineKind.CSM:
+        slot = options.max_positions * CSM_SLOT_KV_GIB_PER_POSITION + MIMI_STREAM_GIB
+        one += CSM_FRAME_LOOP_GIB + streams * slot
+        detail = f"CSM {options.dtype}, {instances} x {streams} slots"
+    else:
+        one += streams * CSM_STREAM_GIB
+        detail = f"CSM generate {options.dtype}, {instances} x max_concurrent {streams}"
     return ModelBudget("tts", instances * one, detail)
 
 

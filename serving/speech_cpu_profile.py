@@ -52,7 +52,8 @@ def tts_csm_cpu_settings(cache_dir: Path) -> dict[str, str]:
 
 def tts_cpu_env(cache_dir: Path) -> dict[str, str]:
     if piper_installed():
-        settings = {"engine": "piper", "device": "cpu"}
+        # Piper runs each request on its own thread: two cores, two at a time.
+        settings = {"engine": "piper", "device": "cpu", "max_concurrent": "2"}
     else:
         log.warning(
             "piper-tts not installed (extra 'piper-voice'): the CPU tts speaks tiny-CSM noise"

@@ -33,7 +33,8 @@ class TtsInputError(ValueError):
 
 
 class TtsEngineKind(StrEnum):
-    CSM = "csm"
+    CSM = "csm"  # our frame loop over CSM's modules, every request in one batched step (csm.py)
+    CSM_GENERATE = "csm_generate"  # transformers' generate(), one request per thread (comparison)
     PIPER = "piper"
 
 
@@ -52,9 +53,16 @@ class TtsOptions:
     first_chunk_frames: int = 2  # 80 ms frames in the first chunk
     chunk_frames: int = 10  # ... in later chunks
     max_sentence_s: float = 15.0  # CSM stops a sentence here if it has not emitted its end frame
-    codec_context_frames: int = 8  # CSM: left context when decoding a chunk (see csm.py)
-    temperature: float = 0.9
-    max_concurrent: int = 2  # requests synthesised at once (each its own thread, KV cache, ...)
+    codec_context_frames: int = 8  # csm_generate: left context when decoding a chunk
+    temperature: float = 0.9  # CSM: <= 0 samples greedily (tests)
+    # Requests synthesised at once: csm's slots (one batched frame step serves them all), the
+    # request threads of every engine.
+    max_concurrent: int = 16
+    cuda_graphs: bool = True  # csm on CUDA: the frame step replayed as CUDA graphs (csm_graphs.py)
+    # csm: backbone positions each slot's static cache holds (at most the model's): the prompt (30 s
+    # of context audio is 375 frames, plus text) and the sentence's frames (15 s: 188).
+    max_positions: int = 1024
+    context_cache_turns: int = 64  # csm: context turns whose Mimi codes are kept (LRU)
 
 
 @dataclass(frozen=True)

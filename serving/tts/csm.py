@@ -1,29 +1,37 @@
-"""Sesame CSM-1B through transformers' ``CsmForConditionalGeneration``, streamed frame by frame.
+"""Sesame CSM-1B as production serves it (engine ``csm``): one frame loop over transformers' modules and
+weights, every request in one batched step, Mimi decoding each frame once.
 
 The model is loaded once per Triton model instance (production: ``sesame/csm-1b`` in bfloat16 on the GPU,
-3.1 GB of weights plus the 0.16 GB Mimi codec, docs/GPU_MEMORY.md). Each sentence is generated with the request's context
-turns (text + audio, encoded by Mimi) in front, so the voice follows the conversation's prosody.
+3.1 GB of weights plus the 0.16 GB Mimi codec, docs/GPU_MEMORY.md) and serves ``max_concurrent`` slots:
 
-Streaming: ``generate`` runs in a helper thread and hands each new 80 ms frame (one code per codebook)
-to :class:`_FrameStreamer`; the caller's thread decodes frames into audio with Mimi as soon as a chunk's
-worth is there. transformers' Mimi decoder keeps no convolution state between calls, so each chunk is
-decoded with ``codec_context_frames`` earlier frames in front and only the new frames' samples are kept
-(the decoder is causal: the left context is all it needs). Cancellation: ``should_stop`` is checked on
-every frame inside generation (CSM ignores custom stopping criteria, so the streamer raises), which
-stops the request within one frame.
+- request threads (serving/python_backend.py ``RequestThreads``) turn a request into sentence prompts
+  (the processor's tokens, the context turns' audio) and read their frames (:meth:`CsmTtsEngine.synthesize`);
+- one scheduler thread owns the model (csm_scheduler.py): it prefills prompts into free slots, with the
+  context turns' Mimi codes kept across sentences and requests (csm_prompt.py), and runs one frame step
+  for all slots every 80 ms of audio (csm_frame_step.py: backbone, 31 depth-decoder positions, sampling
+  on the device, end-of-audio, Mimi's streaming decode), as CUDA graphs on the GPU (csm_graphs.py).
+
+Each sentence is generated with the request's context turns (text + audio) in front, so the voice follows
+the conversation's prosody; a request's sentences are decoded as one continuous Mimi stream. A
+cancelled request (``should_stop``, checked at every frame) leaves its slot at the next frame boundary.
+Every tensor the model or its codec sees is on the model's device, audio in the codec's dtype: the
+processor's tokens are moved there, context audio is cast there (csm_prompt.py), frames come back to the
+host once per step. serving/tts/csm_generate.py keeps transformers' ``generate`` path (``csm_generate``)
+for comparison: greedy, both give the same codes (tests/unit/test_tts_csm_frame_step.py).
 """
 
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from serving.tts.contract import (
+    FRAME_S,
     AudioChunk,
     FloatArray,
     ShouldStop,
@@ -31,33 +39,23 @@ from serving.tts.contract import (
     TtsRequest,
     schedule_for,
 )
+from serving.tts.csm_frame_step import CsmFrameStep, FrameSampling
+from serving.tts.csm_graphs import CudaGraphSteps, EagerSteps
+from serving.tts.csm_prompt import ContextCodes, PromptEmbedder, SentencePrompt
+from serving.tts.csm_sampling import sampling_from
+from serving.tts.csm_scheduler import (
+    FrameAudio,
+    FrameScheduler,
+    Job,
+    JobEnd,
+    SentenceEnd,
+    StepRunner,
+)
 from serving.tts.sentences import TextSpan, split_sentences
 
-_END = object()  # end of one sentence's frames
-
-
-class GenerationStopped(Exception):
-    """Raised inside ``generate`` (from the streamer) to stop it at the next frame."""
-
-
-class _FrameStreamer:
-    """transformers streamer: forwards each generated frame to a queue, stops generation on request."""
-
-    def __init__(self, frames: queue.Queue[Any], should_stop: ShouldStop) -> None:
-        self._frames = frames
-        self._should_stop = should_stop
-        self._prompt_seen = False
-
-    def put(self, value: torch.Tensor) -> None:
-        if not self._prompt_seen:  # generate() first passes the prompt
-            self._prompt_seen = True
-            return
-        if self._should_stop():
-            raise GenerationStopped
-        self._frames.put(value[0].clone())
-
-    def end(self) -> None:
-        pass
+# How often a request's thread checks ``should_stop`` while no frame comes (its prompt waits for a
+# slot, or is prefilled): a frame's audio is 80 ms.
+STOP_POLL_S = 0.04
 
 
 @dataclass(frozen=True)
@@ -80,139 +78,123 @@ def load_csm(options: TtsOptions) -> LoadedCsm:
     return LoadedCsm(processor, model)
 
 
+def model_inputs(processor: Any, request: TtsRequest, span: TextSpan) -> dict[str, torch.Tensor]:
+    """The processor's tensors (on the host) for one sentence of ``request``: its context turns (text,
+    then audio) and the sentence, in sesame/csm-1b's chat template."""
+    conversation = [
+        {
+            "role": str(turn.speaker_id),
+            "content": [{"type": "text", "text": turn.text}, {"type": "audio"}],
+        }
+        for turn in request.context
+    ]
+    conversation.append(
+        {
+            "role": str(request.speaker_id),
+            "content": [{"type": "text", "text": span.of(request.text)}],
+        }
+    )
+    prompt = processor.apply_chat_template(conversation, tokenize=False)
+    audio = [turn.audio for turn in request.context] or None
+    return dict(processor(text=prompt, audio=audio, return_tensors="pt"))
+
+
+def suppressed_ids(model: Any) -> list[int]:
+    """The backbone's audio ids past the codec's codebook (padding): never sampled."""
+    return list(range(int(model.config.codec_config.codebook_size), int(model.config.vocab_size)))
+
+
+def max_sentence_frames(options: TtsOptions) -> int:
+    return max(1, round(options.max_sentence_s / FRAME_S))
+
+
+def sentence_prompts(
+    processor: Any, request: TtsRequest
+) -> tuple[list[TextSpan], list[SentencePrompt]]:
+    """The request's sentences and their prompts (host tensors: the request's thread builds them)."""
+    spans = split_sentences(request.text)
+    context = tuple(turn.audio for turn in request.context)
+    prompts = [
+        SentencePrompt(model_inputs(processor, request, span)["input_ids"], context)
+        for span in spans
+    ]
+    return spans, prompts
+
+
+def frame_scheduler(model: Any, options: TtsOptions) -> FrameScheduler:
+    """The frame loop over ``model`` with ``options.max_concurrent`` slots, not yet started: on CUDA
+    (and ``cuda_graphs``) its step graphs are captured here."""
+    sampling = FrameSampling(
+        backbone=sampling_from(model.generation_config, options.temperature),
+        depth=sampling_from(model.depth_decoder.generation_config, options.temperature),
+        suppressed=tuple(suppressed_ids(model)),
+    )
+    with torch.inference_mode():
+        step = CsmFrameStep(
+            model,
+            slots=max(1, options.max_concurrent),
+            max_positions=min(options.max_positions, int(model.config.max_position_embeddings)),
+            sampling=sampling,
+        )
+        runner: StepRunner = (
+            CudaGraphSteps(step)
+            if step.device.type == "cuda" and options.cuda_graphs
+            else EagerSteps(step)
+        )
+    context = ContextCodes(model.codec_model, options.context_cache_turns)
+    return FrameScheduler(step, runner, PromptEmbedder(model, context))
+
+
 class CsmTtsEngine:
-    """Streams a request's sentences as audio. Every tensor the model or its codec sees is moved to
-    the model's device first, audio also to the codec's dtype: the processor builds them on the
-    host in float32, and transformers' sampler hands the streamer host copies of each frame
-    (``next_tokens.cpu()``), while with one device in ``device_map`` no accelerate hook moves them."""
+    """Streams a request's sentences as audio from the shared frame loop (see the module docstring).
+    ``synthesize`` may run on any number of threads at once; ``close`` stops the loop."""
 
     def __init__(self, options: TtsOptions, loaded: LoadedCsm | None = None) -> None:
         loaded = loaded or load_csm(options)
         self.options = options
         self._processor: Any = loaded.processor
-        self._model: Any = loaded.model
-        self._device = torch.device(self._model.device)
-        # The processor's only floating-point tensor is the context audio, which Mimi's encoder reads.
-        self._audio_dtype: torch.dtype = self._model.codec_model.dtype
-        codec = self._model.config.codec_config
+        codec = loaded.model.config.codec_config
         self.sample_rate = int(codec.sampling_rate)
         self._frame_samples = round(self.sample_rate / codec.frame_rate)
         self._schedule = schedule_for(options, self.sample_rate)
-        # The backbone's audio vocabulary has ids past the codec's codebook (padding); never sample them.
-        self._generate_kwargs: dict[str, Any] = {
-            "do_sample": True,
-            "temperature": options.temperature,
-            "depth_decoder_do_sample": True,
-            "depth_decoder_temperature": options.temperature,
-        }
-        invalid = list(range(int(codec.codebook_size), int(self._model.config.vocab_size)))
-        if invalid:
-            self._generate_kwargs |= {
-                "suppress_tokens": invalid,
-                "depth_decoder_suppress_tokens": invalid,
-            }
-        self._eos = int(self._model.config.codebook_eos_token_id)
+        self.scheduler = frame_scheduler(loaded.model, options)
+        self.scheduler.start()
 
-    def _to_model(self, tensor: torch.Tensor) -> torch.Tensor:
-        """``tensor`` on the model's device; audio (floating point) also in the codec's dtype."""
-        if tensor.is_floating_point():
-            return tensor.to(self._device, self._audio_dtype)
-        return tensor.to(self._device)
+    def close(self) -> None:
+        self.scheduler.close()
 
     def synthesize(self, request: TtsRequest, should_stop: ShouldStop) -> Iterator[AudioChunk]:
-        chunk_index = 0
-        for span in split_sentences(request.text):
-            for samples in self._sentence_audio(request, span, should_stop, chunk_index):
-                yield AudioChunk(samples, self.sample_rate, span)
-                chunk_index += 1
-            if should_stop():
-                return
-
-    def _inputs(self, request: TtsRequest, span: TextSpan) -> dict[str, Any]:
-        conversation = [
-            {
-                "role": str(turn.speaker_id),
-                "content": [{"type": "text", "text": turn.text}, {"type": "audio"}],
-            }
-            for turn in request.context
-        ]
-        conversation.append(
-            {
-                "role": str(request.speaker_id),
-                "content": [{"type": "text", "text": span.of(request.text)}],
-            }
-        )
-        prompt = self._processor.apply_chat_template(conversation, tokenize=False)
-        audio = [turn.audio for turn in request.context] or None
-        inputs = self._processor(text=prompt, audio=audio, return_tensors="pt")
-        return {name: self._to_model(value) for name, value in inputs.items()}
-
-    def _sentence_audio(
-        self, request: TtsRequest, span: TextSpan, should_stop: ShouldStop, first_index: int
-    ) -> Iterator[FloatArray]:
-        frames: queue.Queue[Any] = queue.Queue()
-        errors: list[BaseException] = []
-        max_frames = max(
-            1, round(self.options.max_sentence_s * self.sample_rate / self._frame_samples)
-        )
-        inputs = self._inputs(request, span)
-
-        def generate() -> None:
-            try:
-                with torch.inference_mode():
-                    self._model.generate(
-                        **inputs,
-                        max_new_tokens=max_frames,
-                        streamer=_FrameStreamer(frames, should_stop),
-                        **self._generate_kwargs,
-                    )
-            except GenerationStopped:
-                pass
-            except BaseException as exc:  # re-raised in the caller's thread
-                errors.append(exc)
-            finally:
-                frames.put(_END)
-
-        worker = threading.Thread(target=generate, name="csm-generate", daemon=True)
-        worker.start()
-        codes: list[torch.Tensor] = []
-        emitted = 0  # frames already turned into audio
-        index = first_index
+        spans, prompts = sentence_prompts(self._processor, request)
+        if not prompts:
+            return
+        job = Job(prompts, max_sentence_frames(self.options))
+        self.scheduler.submit(job)
+        frames: list[FloatArray] = []
+        index = 0  # chunks sent: the first is short
         try:
-            while True:
-                frame = frames.get()
-                # As in CSM's generate: a frame whose codebooks (but the last) are all EOS ends the audio.
-                ended = frame is _END or bool((frame[:-1] == self._eos).all())
-                if not ended:
-                    codes.append(frame)
-                due = self._schedule.size(index) // self._frame_samples
-                flush = ended and len(codes) > emitted and not should_stop()
-                if len(codes) - emitted >= due or flush:
-                    yield self._decode(codes, emitted)
-                    emitted = len(codes)
-                    index += 1
-                if ended:
-                    break
+            while not should_stop():
+                try:
+                    event = job.events.get(timeout=STOP_POLL_S)
+                except queue.Empty:
+                    continue
+                if isinstance(event, FrameAudio):
+                    frames.append(event.samples)
+                    if len(frames) * self._frame_samples >= self._schedule.size(index):
+                        yield self._chunk(frames, spans[event.sentence])
+                        frames, index = [], index + 1
+                elif isinstance(event, SentenceEnd):
+                    if frames and not should_stop():
+                        yield self._chunk(frames, spans[event.sentence])
+                        index += 1
+                    frames = []
+                elif isinstance(event, JobEnd):
+                    return
+                else:
+                    raise event
         finally:
-            # The consumer may stop early (cancelled): make generate() stop at its next frame.
-            if worker.is_alive():
-                self._drain(frames, worker)
-        if errors:
-            raise errors[0]
+            job.cancel()  # a no-op once it ended; else its slot is freed at the next frame
 
-    @staticmethod
-    def _drain(frames: queue.Queue[Any], worker: threading.Thread) -> None:
-        while frames.get() is not _END:
-            pass
-        worker.join()
-
-    def _decode(self, codes: list[torch.Tensor], start: int) -> FloatArray:
-        """Audio of frames ``start:`` decoded with up to ``codec_context_frames`` frames before them."""
-        left = max(0, start - self.options.codec_context_frames)
-        window = self._to_model(torch.stack(codes[left:], dim=0))  # [frames, codebooks]
-        with torch.inference_mode():
-            audio = self._model.codec_model.decode(window.transpose(0, 1).unsqueeze(0)).audio_values
-        samples: FloatArray = (
-            audio[0, 0, (start - left) * self._frame_samples :].float().cpu().numpy()
+    def _chunk(self, frames: list[FloatArray], span: TextSpan) -> AudioChunk:
+        return AudioChunk(
+            np.concatenate(frames).astype(np.float32, copy=False), self.sample_rate, span
         )
-        return samples

@@ -15,6 +15,10 @@ def build_engine(options: TtsOptions) -> TtsEngine:
         from serving.tts.piper import PiperTtsEngine
 
         return PiperTtsEngine(options)
+    if options.engine is TtsEngineKind.CSM_GENERATE:
+        from serving.tts.csm_generate import CsmGenerateTtsEngine
+
+        return CsmGenerateTtsEngine(options)
     from serving.tts.csm import CsmTtsEngine
 
     return CsmTtsEngine(options)

@@ -139,7 +139,9 @@ PRODUCTION = {
         max_sentence_s=15.0,
         codec_context_frames=8,
         temperature=0.9,
-        max_concurrent=2,
+        max_concurrent=16,
+        cuda_graphs=True,
+        context_cache_turns=64,
     ),
 }
 

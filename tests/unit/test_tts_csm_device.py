@@ -1,4 +1,5 @@
-"""The CSM engine puts every tensor on the model's device before the model or its codec sees it.
+"""The ``csm_generate`` engine puts every tensor on the model's device before the model or its codec
+sees it (the frame engine's own check: tests/unit/test_tts_csm_frame_step.py).
 
 On a GPU the processor's tensors are built on the host in float32 and transformers' sampler hands the
 streamer host copies of each frame (``next_tokens.cpu()``); with one device in ``device_map`` nothing
@@ -18,7 +19,8 @@ import pytest
 import torch
 
 from serving.tts.contract import ContextTurn, TtsEngineKind, TtsOptions, TtsRequest, warm_up
-from serving.tts.csm import CsmTtsEngine, LoadedCsm
+from serving.tts.csm import LoadedCsm
+from serving.tts.csm_generate import CsmGenerateTtsEngine
 from serving.tts.tiny_csm import tiny_csm_dir
 
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache"
@@ -93,9 +95,9 @@ def loaded() -> LoadedCsm:
     return LoadedCsm(processor, DeviceStrictCsm(library.CsmConfig.from_pretrained(str(folder))))
 
 
-def engine_on(loaded: LoadedCsm) -> CsmTtsEngine:
-    options = TtsOptions(engine=TtsEngineKind.CSM, model="unused", device="meta")
-    return CsmTtsEngine(options, loaded)
+def engine_on(loaded: LoadedCsm) -> CsmGenerateTtsEngine:
+    options = TtsOptions(engine=TtsEngineKind.CSM_GENERATE, model="unused", device="meta")
+    return CsmGenerateTtsEngine(options, loaded)
 
 
 def test_prompt_and_context_audio_reach_the_model_on_its_device_in_its_dtype(

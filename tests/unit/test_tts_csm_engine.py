@@ -1,4 +1,5 @@
-"""The CSM engine's code path on a tiny random CSM (noise, but real processor, generation, Mimi)."""
+"""Both CSM engines (``csm``: our frame loop; ``csm_generate``: transformers' generate) through the
+contract on a tiny random CSM (noise, but real processor, generation, Mimi)."""
 
 from __future__ import annotations
 
@@ -21,16 +22,27 @@ from serving.tts.tiny_csm import tiny_csm_dir
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache"
 
 
-@pytest.fixture(scope="module")
-def csm() -> Iterator[TtsEngine]:
+CSM_KINDS = [TtsEngineKind.CSM, TtsEngineKind.CSM_GENERATE]
+
+
+def closed(engine: TtsEngine) -> None:
+    close = getattr(engine, "close", None)  # the frame loop's thread
+    if close is not None:
+        close()
+
+
+@pytest.fixture(scope="module", params=CSM_KINDS, ids=str)
+def csm(request: pytest.FixtureRequest) -> Iterator[TtsEngine]:
     options = TtsOptions(
-        engine=TtsEngineKind.CSM,
+        engine=request.param,
         model=str(tiny_csm_dir(CACHE_DIR)),
         device="cpu",
         dtype="float32",
         max_sentence_s=2.0,
     )
-    yield build_engine(options)
+    engine = build_engine(options)
+    yield engine
+    closed(engine)
 
 
 def test_streams_small_first_chunk_then_larger_ones_per_sentence(csm: TtsEngine) -> None:
@@ -50,11 +62,12 @@ def test_context_turn_audio_is_accepted(csm: TtsEngine) -> None:
     assert chunks and chunks[0].span.of("Hi.") == "Hi."
 
 
-def test_bfloat16_with_context_turns_as_production_runs_it() -> None:
+@pytest.mark.parametrize("kind", CSM_KINDS, ids=str)
+def test_bfloat16_with_context_turns_as_production_runs_it(kind: TtsEngineKind) -> None:
     # Production's dtype, with context as every reply's second chunk carries: Mimi's bf16 encoder once
     # got the processor's float32 audio and failed.
     options = TtsOptions(
-        engine=TtsEngineKind.CSM,
+        engine=kind,
         model=str(tiny_csm_dir(CACHE_DIR)),
         device="cpu",
         dtype="bfloat16",
@@ -63,6 +76,7 @@ def test_bfloat16_with_context_turns_as_production_runs_it() -> None:
     engine = build_engine(options)
     turn = ContextTurn("Earlier words.", 1, np.zeros(12_000, np.float32))
     chunks = list(engine.synthesize(TtsRequest("Hi.", 0, (turn,)), lambda: False))
+    closed(engine)
     assert chunks and all(c.samples.dtype == np.float32 for c in chunks)
     assert all(np.isfinite(c.samples).all() for c in chunks)
 

@@ -121,4 +121,7 @@ class TritonPythonModel:
 
     def finalize(self):
         self.threads.shutdown()
+        close = getattr(self.engine, "close", None)  # csm: its frame loop's thread
+        if close is not None:
+            close()
         self.engine = None
