@@ -11,7 +11,14 @@ from typing import Any
 
 import triton_python_backend_utils as pb_utils
 
-from serving.request_backlog import BACKLOG_METRICS, BacklogGauges, RequestBacklog
+from serving.request_backlog import (
+    BACKLOG_METRICS,
+    ENDED_METRIC,
+    RESPONSES_METRIC,
+    BacklogGauges,
+    RequestBacklog,
+    RequestOutcome,
+)
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
@@ -40,12 +47,27 @@ class RequestThreads:
             )
             for key, (name, description) in BACKLOG_METRICS.items()
         }
+        counters = {
+            key: pb_utils.MetricFamily(
+                name=name, description=description, kind=pb_utils.MetricFamily.COUNTER
+            )
+            for key, (name, description) in (
+                ("ended", ENDED_METRIC),
+                ("responses", RESPONSES_METRIC),
+            )
+        }
         gauges = BacklogGauges(
             **{
                 key: family.Metric(labels={"model": model})
                 for key, family in self._families.items()
-            }
+            },
+            ended={
+                outcome: counters["ended"].Metric(labels={"model": model, "outcome": outcome.value})
+                for outcome in RequestOutcome
+            },
+            responses=counters["responses"].Metric(labels={"model": model}),
         )
+        self._families |= counters
         self._backlog = RequestBacklog(gauges, workers)
 
     def submit(self, requests: list[Any], serve: Callable[[Any, Any], None]) -> None:
@@ -64,7 +86,7 @@ class RequestThreads:
 
     def _run(self, request: Any, serve: Callable[[Any, Any], None]) -> None:
         with self._backlog.serving():
-            sender = request.get_response_sender()
+            sender = ObservedSender(request.get_response_sender())
             try:
                 serve(request, sender)
             except Exception as exc:  # an engine failure must still end the stream
@@ -75,3 +97,33 @@ class RequestThreads:
                 sender.send(
                     error_response(self._model, f"internal error: {exc}", code), flags=FINAL
                 )
+            self._backlog.ended(sender.outcome or RequestOutcome.FAILED, sender.responses)
+
+
+class ObservedSender:
+    """A request's response sender that notes what went through it: the responses with outputs, and
+    how the stream ended (its FINAL response), for the model's metrics."""
+
+    def __init__(self, sender: Any) -> None:
+        self._sender = sender
+        self.responses = 0
+        self.outcome: RequestOutcome | None = None
+
+    def send(self, response: Any = None, flags: int = 0) -> None:
+        self._sender.send(response, flags=flags)
+        failed = response is not None and response.has_error()
+        if response is not None and not failed:
+            self.responses += 1
+        if flags & FINAL:
+            self.outcome = _outcome(response.error().code()) if failed else RequestOutcome.COMPLETED
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sender, name)
+
+
+def _outcome(code: Any) -> RequestOutcome:
+    if code == pb_utils.TritonError.CANCELLED:
+        return RequestOutcome.CANCELLED
+    if code == pb_utils.TritonError.INVALID_ARG:
+        return RequestOutcome.INVALID
+    return RequestOutcome.FAILED

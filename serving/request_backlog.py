@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 # The gauges' names and descriptions, by BacklogGauges field; one series per model (label ``model``) on
@@ -21,6 +22,18 @@ BACKLOG_METRICS = {
     "running": ("cc_model_requests_running", "Requests the model is serving now"),
     "slots": ("cc_model_request_slots", "Requests the model serves at once (its request threads)"),
 }
+# Counters beside them: how requests ended (label ``outcome`` too) and the responses they got.
+ENDED_METRIC = ("cc_model_requests_ended", "Requests the model ended, by outcome")
+RESPONSES_METRIC = ("cc_model_responses", "Responses with outputs the model sent")
+
+
+class RequestOutcome(StrEnum):
+    """How a request's stream ended: its FINAL response."""
+
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"  # the client went away; the model stopped early
+    INVALID = "invalid"  # bad input (INVALID_ARG)
+    FAILED = "failed"  # any other error
 
 
 class Gauge(Protocol):
@@ -37,6 +50,8 @@ class BacklogGauges:
     waiting: Gauge
     running: Gauge
     slots: Gauge
+    ended: Mapping[RequestOutcome, Gauge] = field(default_factory=dict)  # counters, by outcome
+    responses: Gauge | None = None  # a counter
 
 
 class RequestBacklog:
@@ -85,6 +100,15 @@ class RequestBacklog:
             with self._lock:
                 self._running -= 1
                 self._gauges.running.increment(-1)
+
+    def ended(self, outcome: RequestOutcome, responses: int) -> None:
+        """A request's stream ended so, after ``responses`` responses with outputs."""
+        with self._lock:
+            counter = self._gauges.ended.get(outcome)
+            if counter is not None:
+                counter.increment(1)
+            if self._gauges.responses is not None and responses:
+                self._gauges.responses.increment(responses)
 
     def close(self) -> None:
         """Takes this instance's part out of the gauges (the model is unloading)."""

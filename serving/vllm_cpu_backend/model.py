@@ -93,6 +93,39 @@ def _read_inputs(request) -> GenerateInputs:
     )
 
 
+class _EndedMetrics:
+    """How each request ended and the tokens it generated, on Triton's metrics port: the stand-in's own
+    evidence that a cancelled request stopped generating (tests), not a metric NGC's backend has.
+    Called from the engine's loop thread only (the stub's metric calls are not thread-safe)."""
+
+    def __init__(self, model):
+        self._families = [
+            pb_utils.MetricFamily(name=name, description=text, kind=pb_utils.MetricFamily.COUNTER)
+            for name, text in (
+                ("cc_model_requests_ended", "Requests the model ended, by outcome"),
+                ("cc_model_generated_tokens", "Tokens the model generated"),
+            )
+        ]
+        ended, tokens = self._families
+        self._ended = {
+            outcome: ended.Metric(labels={"model": model, "outcome": outcome})
+            for outcome in ("completed", "cancelled", "invalid", "failed")
+        }
+        self._tokens = tokens.Metric(labels={"model": model})
+
+    def ended(self, ending, tokens):
+        outcome = "completed" if ending.startswith("finish") else ending
+        self._ended.get(outcome, self._ended["failed"]).increment(1)
+        if tokens:
+            self._tokens.increment(tokens)
+
+    def close(self):
+        # The stub wants each Metric deleted before its MetricFamily.
+        self._ended.clear()
+        self._tokens = None
+        self._families.clear()
+
+
 def _error(message, code):
     return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, code))
 
@@ -124,6 +157,7 @@ class TritonPythonModel:
         self._invalid_request_errors = (LlmRequestError, VLLMClientError, ValueError, TypeError)
         self._engine_args = AsyncEngineArgs(**engine_args)
 
+        self._metrics = _EndedMetrics(self.model_name)
         self._idle = threading.Condition()
         self._ongoing = 0
         self._responses = queue.Queue()
@@ -246,6 +280,7 @@ class TritonPythonModel:
                 f"llm request '{stream.triton_id}' ended: {ending} "
                 f"prompt_tokens={prompt_tokens} generated_tokens={generated}"
             )
+            self._metrics.ended(ending, generated)
 
     def _to_sampling_params(self, inputs):
         values = coerce_sampling(inputs.sampling, self._sampling_fields)
@@ -293,6 +328,7 @@ class TritonPythonModel:
                     self._idle.notify_all()
 
     def finalize(self):
+        self._metrics.close()
         with self._idle:
             if not self._idle.wait_for(lambda: self._ongoing == 0, timeout=SHUTDOWN_WAIT_S):
                 pb_utils.Logger.log_warn(f"{self.model_name}: {self._ongoing} requests still open")

@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import re
-import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import numpy as np
 import pytest
+from model_metrics import counter, ended, wait_for
 
 from orchestrator.conversation.prompts import Role, Turn, chatml_prompt, gemma_prompt
 from orchestrator.params import sampling_options
@@ -43,18 +41,6 @@ async def llm(triton: TritonServer) -> AsyncIterator[LlmClient]:
     client = connect(triton.grpc_url)
     yield LlmClient(client, first_token_timeout_s=30.0)
     await client.close()
-
-
-def _ended_line(log_path: Path, request_id: str, timeout_s: float = 10.0) -> str:
-    """The backend's per-request summary line, once written."""
-    pattern = re.compile(rf"llm request '{re.escape(request_id)}' ended: (.*?)\"?$", re.MULTILINE)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        match = pattern.search(log_path.read_text(errors="replace"))
-        if match:
-            return match.group(1)
-        time.sleep(0.1)
-    raise AssertionError(f"no summary line for request {request_id}")
 
 
 async def test_streamed_deltas_concatenate_to_the_non_streamed_answer(llm: LlmClient) -> None:
@@ -106,6 +92,8 @@ async def test_cancelling_the_stream_stops_generation_on_the_server(
             if received == 3:
                 answering.set()  # mid-answer: the barge-in cancels this task from here on
 
+    cancelled = ended(triton.metrics_url, "llm", "cancelled")
+    generated = counter(triton.metrics_url, "llm", "cc_model_generated_tokens")
     task = asyncio.create_task(consume())
     await asyncio.wait_for(answering.wait(), timeout=60)
     task.cancel()
@@ -114,11 +102,10 @@ async def test_cancelling_the_stream_stops_generation_on_the_server(
     # Client side: the request's stream ended with gRPC status CANCELLED.
     assert outcomes == [("llm", RequestOutcome.CANCELLED)]
 
-    # Server side: vLLM aborted the generation.
-    summary = await asyncio.to_thread(_ended_line, triton.log_path, request_id)
-    generated = int(re.search(r"generated_tokens=(\d+)", summary).group(1))  # type: ignore[union-attr]
-    assert summary.startswith("cancelled"), summary
-    assert generated < 200, summary
+    # Server side: vLLM aborted the generation, far short of its 400 tokens.
+    metrics = triton.metrics_url
+    await asyncio.to_thread(wait_for, lambda: ended(metrics, "llm", "cancelled") == cancelled + 1)
+    assert counter(metrics, "llm", "cc_model_generated_tokens") - generated < 200
 
 
 async def _send_raw(llm: LlmClient, sampling_json: str) -> str:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from serving.request_backlog import BacklogGauges, RequestBacklog
+from serving.request_backlog import BacklogGauges, RequestBacklog, RequestOutcome
 
 
 class FakeGauge:
@@ -91,3 +91,20 @@ def test_many_threads_leave_the_gauges_at_zero_without_overlapping_calls() -> No
             future.result()
     assert fakes.values() == (0, 0, 4)
     assert 1 <= peak <= 4
+
+
+def test_ended_requests_count_by_outcome_with_the_responses_they_got() -> None:
+    ended = {outcome: FakeGauge() for outcome in RequestOutcome}
+    responses = FakeGauge()
+    gauges = BacklogGauges(FakeGauge(), FakeGauge(), FakeGauge(), ended=ended, responses=responses)
+    backlog = RequestBacklog(gauges, slots=2)
+    backlog.ended(RequestOutcome.COMPLETED, 5)
+    backlog.ended(RequestOutcome.CANCELLED, 1)
+    backlog.ended(RequestOutcome.INVALID, 0)
+    assert {o.value: g.value for o, g in ended.items()} == {
+        "completed": 1,
+        "cancelled": 1,
+        "invalid": 1,
+        "failed": 0,
+    }
+    assert responses.value == 6

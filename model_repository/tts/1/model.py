@@ -13,8 +13,9 @@ Contract (see docs/ARCHITECTURE.md):
            text_start, text_end  INT32 [1]  the character span of `text` this chunk voices
 Each request gets one or more audio responses, then an empty response with the FINAL flag. Bad input
 gets one INVALID_ARG error response with FINAL. A cancelled request stops within one frame (CSM) or one
-chunk (Piper) and ends with a CANCELLED error; the server log says how many chunks it had sent
-("tts: request <id> cancelled after <n> chunks"; a finished one logs "finished after <n> chunks").
+chunk (Piper) and ends with a CANCELLED error; Triton's metrics count how requests ended and the
+responses sent (cc_model_requests_ended{model,outcome}, cc_model_responses: serving/python_backend.py),
+and the server log says how many chunks it had sent ("tts: request <id> cancelled after <n> chunks").
 The model synthesises one short sentence when it loads (warm-up): the first caller is served as fast
 as the later ones, and an engine the device cannot run fails to load.
 """

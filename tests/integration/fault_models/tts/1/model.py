@@ -8,7 +8,6 @@ sends nothing more until the client cancels. The log says ``tts: request '<id>' 
 
 import os
 import sys
-import threading
 import time
 
 import numpy as np
@@ -17,9 +16,12 @@ import triton_python_backend_utils as pb_utils
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from control import read_control
 
+from serving.python_backend import RequestThreads
+
 RATE = 16_000
 CHUNK = RATE * 2 // 5
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+WORKERS = 8  # requests at once: more than a fault test's calls have in flight
 
 
 class InjectedFault(RuntimeError):
@@ -32,15 +34,18 @@ def _tensor(name, value):
 
 class TritonPythonModel:
     def initialize(self, args):
+        # The real model's request threads, so its metrics (how each request ended) are the real ones.
+        self.threads = RequestThreads("tts", WORKERS)
         pb_utils.Logger.log_info("fault tts ready")
 
     def execute(self, requests):
-        for request in requests:
-            threading.Thread(target=self._serve, args=(request,), daemon=True).start()
+        self.threads.submit(requests, self._serve)
         return None
 
-    def _serve(self, request):
-        sender = request.get_response_sender()
+    def finalize(self):
+        self.threads.shutdown()
+
+    def _serve(self, request, sender):
         rid = request.request_id()
         try:
             self._speak(request, sender, rid)
