@@ -23,6 +23,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -133,11 +134,33 @@ def locate_installation(cache_dir: Path = DEFAULT_CACHE_DIR) -> TritonInstallati
     )
 
 
+LOWEST_PORT = 10_000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
-    """A TCP port free right now on 127.0.0.1 (a small race remains; start() retries on it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free right now on 127.0.0.1, below the kernel's ephemeral range: a port the kernel
+    hands out (bind to 0) is one any outgoing connection may take before the server binds it (CI saw
+    tritonserver's gRPC port taken 25 s after it was chosen). A small race with other choosers
+    remains; start() retries on it."""
+    ephemeral_low = ephemeral_port_low()
+    for _ in range(100):
+        port = random.randrange(LOWEST_PORT, ephemeral_low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {LOWEST_PORT}..{ephemeral_low - 1}")
+
+
+def ephemeral_port_low() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+        if low > LOWEST_PORT + 1_000:
+            return low
+    return 32_768  # Linux's default range starts here
 
 
 def environment_for_models(installation: TritonInstallation) -> dict[str, str]:

@@ -1,11 +1,13 @@
 """Launcher behaviour that needs no running server (the integration tests cover the rest)."""
 
 import os
+import socket
 import sys
 from pathlib import Path
 
 import pytest
 
+from serving import launcher
 from serving.launcher import (
     TritonInstallation,
     TritonLaunchError,
@@ -54,3 +56,14 @@ def test_models_find_this_venv_first_on_path(tmp_path: Path) -> None:
     path = env["PATH"].split(os.pathsep)
     assert Path(path[0]) == Path(sys.prefix) / "bin"
     assert (Path(path[0]).parent / "pyvenv.cfg").exists()
+
+
+def test_free_ports_are_below_the_ephemeral_range_and_bindable() -> None:
+    # An outgoing connection takes a port from the ephemeral range: one chosen there can be gone
+    # before the server binds it.
+    low = launcher.ephemeral_port_low()
+    for _ in range(20):
+        port = launcher.free_port()
+        assert launcher.LOWEST_PORT <= port < low
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", port))
