@@ -153,19 +153,7 @@ class CsmFrameStep:
     def _backbone_layers(
         self, embeddings: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        backbone = self._backbone
-        rotary = backbone.rotary_emb(embeddings, positions)
-        hidden = embeddings
-        for layer in backbone.layers[: backbone.config.num_hidden_layers]:
-            hidden = layer(
-                hidden,
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=self.cache,
-                use_cache=True,
-                position_embeddings=rotary,
-            )
-        return backbone.norm(hidden)  # type: ignore[no-any-return]
+        return _decoder_stack(self._backbone, embeddings, positions, mask, self.cache)
 
     def _depth_codes(self, backbone_hidden: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
         """Codebooks 0..N-1 ``[rows, N]``. As ``depth_decoder.generate`` runs it: position 0 is the
@@ -185,20 +173,28 @@ class CsmFrameStep:
             positions = self._depth_positions[:, start:end]
             self.depth_cache.bind(slice(0, rows), self._depth_index[:rows, start:end], end)
             hidden = decoder.inputs_embeds_projector(inputs)
-            rotary = decoder.rotary_emb(hidden, positions)
-            for layer in decoder.layers[: decoder.config.num_hidden_layers]:
-                hidden = layer(
-                    hidden,
-                    attention_mask=None,
-                    position_ids=positions,
-                    past_key_values=self.depth_cache,
-                    use_cache=True,
-                    position_embeddings=rotary,
-                )
-            hidden = decoder.norm(hidden)
+            hidden = _decoder_stack(decoder, hidden, positions, None, self.depth_cache)
             logits = torch.nn.functional.linear(hidden[:, -1], heads[codebook - 1].T)
             code = choose(logits, self._sampling.depth, self._suppressed)
             codes.append(code)
             inputs = decoder.embed_tokens(code[:, None] + codebook * self._vocab)
             start = end
         return torch.stack(codes, dim=1)
+
+
+def _decoder_stack(
+    model: Any, hidden: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None, cache: Any
+) -> torch.Tensor:
+    """A transformers decoder's layers and final norm over ``hidden`` at ``positions``, with our
+    static ``cache``: what its ``forward`` does after the embedding (backbone and depth decoder)."""
+    rotary = model.rotary_emb(hidden, positions)
+    for layer in model.layers[: model.config.num_hidden_layers]:
+        hidden = layer(
+            hidden,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            position_embeddings=rotary,
+        )
+    return model.norm(hidden)  # type: ignore[no-any-return]
