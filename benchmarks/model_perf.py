@@ -1,6 +1,6 @@
 """perf_analyzer against each Triton model, streaming over gRPC: first/last-response latency, throughput.
 
-    python -m benchmarks.model_perf [--models silero_vad stt tts llm] [--concurrency 1 2 4] [--quick]
+    python -m benchmarks.model_perf [--models silero_vad stt tts llm turn_detector] [--concurrency 1 2 4] [--quick]
 
 Starts one tritonserver with the CPU profile (serving/profiles.py) serving the chosen models, then runs
 ``perf_analyzer -i grpc --streaming`` once per model and concurrency level, with a fixed request count
@@ -66,6 +66,7 @@ PLANS: dict[str, ModelPlan] = {
     "stt": ModelPlan(requests=24, quick_requests=4),
     "tts": ModelPlan(requests=24, quick_requests=4),
     "llm": ModelPlan(requests=8, quick_requests=4),
+    "turn_detector": ModelPlan(requests=100, quick_requests=10),
 }
 
 

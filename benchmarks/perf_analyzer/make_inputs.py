@@ -10,11 +10,13 @@ that perf_analyzer sends in turn (one "stream" of "steps"). Each holds what the 
 - ``stt``: one caller utterance of about 2 s as 16 kHz float32, base64 (a JSON list of 32,000 numbers
   would be several times larger), spoken by Piper when the ``piper-voice`` extra is installed, else by
   espeak-ng; ``sample_rate`` 16000, ``language`` "en";
+- ``turn_detector``: the same utterance followed by the segmenter's 200 ms pause (what the
+  orchestrator sends at a pause), base64, ``sample_rate`` 16000;
 - ``tts``: a two-sentence agent reply (time to first response = the first sentence's first chunk);
 - ``llm``: a phone-agent prompt in SmolLM2's chat template (ChatML: the CPU profile's model), streamed,
   greedy, ``max_tokens`` 32 with ``ignore_eos`` so that every request generates the same 32 tokens.
 
-Audio is rounded (VAD) or stored as float32 bytes (STT), so the files stay small (~190 KB in all, most of it the STT utterance).
+Audio is rounded (VAD) or stored as float32 bytes (STT), so the files stay small (~380 KB in all, most of it the STT utterance, twice).
 """
 
 from __future__ import annotations
@@ -82,6 +84,16 @@ def stt_requests() -> tuple[list[dict[str, Any]], str]:
     return [request], voice
 
 
+def turn_detector_requests() -> list[dict[str, Any]]:
+    audio, _ = caller_speech(STT_SENTENCE)
+    audio = np.concatenate([audio, np.zeros(RATE * 200 // 1000, np.float32)]).astype("<f4")
+    request = {
+        "audio": {"b64": base64.b64encode(audio.tobytes()).decode("ascii"), "shape": [audio.size]},
+        "sample_rate": {"content": [RATE], "shape": [1]},
+    }
+    return [request]
+
+
 def tts_requests() -> list[dict[str, Any]]:
     return [{"text": {"content": [TTS_REPLY], "shape": [1]}}]
 
@@ -106,6 +118,7 @@ def write_inputs(directory: Path = INPUTS_DIR) -> dict[str, Path]:
         "stt": stt,
         "tts": tts_requests(),
         "llm": llm_requests(),
+        "turn_detector": turn_detector_requests(),
     }
     paths = {}
     for model, requests in files.items():

@@ -31,7 +31,7 @@ from serving.tiny_whisper import tiny_whisper_dir
 from serving.tts.tiny_csm import tiny_csm_dir
 
 CACHE_DIR = PROJECT_ROOT / ".cache"
-MODELS = ["silero_vad", "stt", "tts"]
+MODELS = ["silero_vad", "stt", "tts", "turn_detector"]
 
 pytestmark = [pytest.mark.image_env, pytest.mark.timeout(900)]
 
@@ -103,7 +103,7 @@ def test_every_python_backend_model_loads_in_the_images_environment(
         assert f"{model} ready" in log, model
 
 
-def test_vad_stt_and_tts_answer(image_triton: TritonServer) -> None:
+def test_vad_stt_tts_and_turn_detector_answer(image_triton: TritonServer) -> None:
     rng = np.random.default_rng(0)
     noise = rng.normal(0.0, 0.05, 16_000).astype(np.float32)
     vad = stream_request(
@@ -136,6 +136,13 @@ def test_vad_stt_and_tts_answer(image_triton: TritonServer) -> None:
         ],
         request_id=f"tts-{uuid.uuid4().hex[:8]}",
     )
-    for result in (vad, stt, tts):
+    turn = stream_request(
+        image_triton.grpc_url,
+        "turn_detector",
+        [tensor("audio", noise), tensor("sample_rate", np.array([16_000], np.int32))],
+        request_id=f"eot-{uuid.uuid4().hex[:8]}",
+    )
+    for result in (vad, stt, tts, turn):
         assert result.error is None and result.final_at is not None
+    assert 0.0 <= float(turn.responses[0].as_numpy("probability")[0]) <= 1.0
     assert tts.responses and tts.responses[0].as_numpy("audio").size > 0

@@ -15,6 +15,7 @@ from serving.model_parameters import env_override_name, read_options
 from serving.paths import MODEL_REPOSITORY
 from serving.stt_engine import SttOptions
 from serving.tts.contract import TtsEngineKind, TtsOptions
+from serving.turn_detector_engine import TurnDetectorOptions
 from serving.vad_engine import VadOptions
 from serving.weights import _WEIGHT_KEYS, config_parameters
 
@@ -107,6 +108,7 @@ OPTIONS_CLASSES: dict[str, type[Any]] = {
     "silero_vad": VadOptions,
     "stt": SttOptions,
     "tts": TtsOptions,
+    "turn_detector": TurnDetectorOptions,
 }
 
 # What each Python-backend model ran with before its options dataclass became the one source of
@@ -142,6 +144,11 @@ PRODUCTION = {
         max_concurrent=16,
         cuda_graphs=True,
         context_cache_turns=64,
+    ),
+    "turn_detector": TurnDetectorOptions(
+        onnx_path="pipecat-ai:pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx",
+        intra_op_threads=1,
+        num_workers=2,
     ),
 }
 
