@@ -41,6 +41,7 @@ from orchestrator.memory.store import MemoryStoreError
 from orchestrator.settings import Settings, get_settings
 from orchestrator.triton.readiness import check_triton
 from orchestrator.twilio.admission import CallAdmission, install_sigterm_drain
+from orchestrator.twilio.call_control import CallControl
 from orchestrator.twilio.call_files import is_call_sid
 from orchestrator.twilio.event_log import append_lifecycle_event
 from orchestrator.twilio.metrics import EdgeMetrics
@@ -138,6 +139,7 @@ def create_app(
         twilio_client = build_twilio_client(
             settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
         )
+    call_control = CallControl(twilio_client) if twilio_client is not None else None
     outbound_calls = (
         OutboundCalls(twilio_client, settings.twilio_from_number, settings.machine_message)
         if twilio_client is not None
@@ -274,7 +276,13 @@ def create_app(
             await close_websocket(websocket)
 
         session = MediaStreamSession(
-            handler_factory, session_options, websocket.send_text, close_transport, metrics, clock
+            handler_factory,
+            session_options,
+            websocket.send_text,
+            close_transport,
+            metrics,
+            clock,
+            call_control,
         )
         try:
             reason = await pump_websocket(websocket, session, opening.messages)

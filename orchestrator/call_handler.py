@@ -33,6 +33,9 @@ class StopReason(Enum):
     STOPPED = "stopped"  # Twilio sent ``stop`` (caller hung up, call ended)
     DISCONNECTED = "disconnected"  # the WebSocket closed without ``stop``
     HUNG_UP = "hung_up"  # the handler called ``CallOutput.hang_up``
+    TRANSFERRED = (
+        "transferred"  # the handler called ``CallOutput.transfer``: a person took the call
+    )
     REFUSED = "refused"  # the edge closed a stream that broke its rules (flooding media)
     ERROR = "error"
 
@@ -105,7 +108,14 @@ class CallOutput(Protocol):
         ...
 
     async def hang_up(self) -> None:
-        """End the call: closes the stream; the TwiML has nothing after <Connect>, so Twilio hangs up."""
+        """End the call: completed over Twilio's REST API when the app has a client, and the stream
+        closed (the TwiML has nothing after <Connect>, so Twilio hangs up even without REST)."""
+        ...
+
+    async def transfer(self, number: str) -> None:
+        """Hand the caller to a person: the live call is redirected over Twilio's REST API to TwiML
+        that dials ``number``, and this stream ends (``StopReason.TRANSFERRED``). Raises
+        ``CallControlFailed`` (and keeps the call) when there is no REST client or Twilio refuses."""
         ...
 
     def log_event(self, event: str, fields: Mapping[str, JsonValue] | None = None) -> None:

@@ -30,12 +30,19 @@ def segmenter_params(settings: Settings) -> SegmenterParams:
 def turn_params(settings: Settings) -> TurnParams:
     return TurnParams(
         segmenter=segmenter_params(settings),
-        end_of_turn=EndOfTurnParams(settings.turn_end_short_ms, settings.turn_end_long_ms),
+        end_of_turn=EndOfTurnParams(
+            short_ms=settings.turn_end_short_ms,
+            long_ms=settings.turn_end_long_ms,
+            both_done_ms=settings.turn_end_both_done_ms,
+            audio_done=settings.turn_end_audio_done,
+            audio_more=settings.turn_end_audio_more,
+        ),
         interrupt_min_speech_ms=settings.turn_interrupt_min_speech_ms,
         interrupt_min_confidence=settings.turn_interrupt_min_confidence,
         backchannel_words=frozenset(w.lower() for w in settings.turn_backchannel_words),
         goodbye_phrases=tuple(p.lower() for p in settings.turn_goodbye_phrases),
         greet=bool(settings.greeting_text.strip()),
+        hear_turn_end=settings.turn_detector_enabled,
         transcription_timeout_ms=settings.turn_transcription_timeout_ms,
         first_audio_timeout_ms=settings.turn_first_audio_timeout_ms,
         silence_timeout_ms=settings.turn_silence_timeout_ms,

@@ -26,6 +26,7 @@ from orchestrator.edge_options import (
     SessionOptions,
 )
 from orchestrator.triton.llm_client import LlmClient, SamplingOptions
+from orchestrator.triton.turn_detector_client import TurnDetectorClient
 from orchestrator.triton.vad_stream import MODEL_NAME as VAD_MODEL
 
 # Where a setting feeds a package's params (orchestrator/params.py), its default is that package's.
@@ -69,6 +70,33 @@ class Settings(BaseSettings):
         _TURNS.end_of_turn.long_ms,
         ge=0,
         description="silence that ends the turn when the words stop mid-thought ('and', 'my email is')",
+    )
+    turn_end_both_done_ms: float = Field(
+        _TURNS.end_of_turn.both_done_ms,
+        ge=0,
+        description="silence that ends the turn when the words are complete and the audio "
+        "end-of-turn model hears the caller done too",
+    )
+    turn_end_audio_done: float = Field(
+        _TURNS.end_of_turn.audio_done,
+        ge=0.0,
+        le=1.0,
+        description="the audio end-of-turn model's P(done) at or above which the voice says done",
+    )
+    turn_end_audio_more: float = Field(
+        _TURNS.end_of_turn.audio_more,
+        ge=0.0,
+        le=1.0,
+        description="P(done) below which the voice says more is coming (the turn waits longer)",
+    )
+    turn_detector_enabled: bool = Field(
+        _TURNS.hear_turn_end,
+        description="ask the audio end-of-turn model (Triton's turn_detector) at each pause; off: "
+        "the words alone decide",
+    )
+    turn_detector_model: str = Field(
+        TurnDetectorClient.model_name,
+        description="Triton model name of the audio end-of-turn model",
     )
     turn_interrupt_min_speech_ms: float = Field(
         _TURNS.interrupt_min_speech_ms,

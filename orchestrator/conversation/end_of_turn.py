@@ -48,8 +48,14 @@ class TurnEnd(Enum):
 class EndOfTurnParams:
     short_ms: float = 250.0  # silence that ends a complete sentence or question
     long_ms: float = 1000.0  # silence that ends words stopping mid-thought
+    # With the audio end-of-turn model (end_of_turn_fusion): the silence when words and voice both say
+    # done, and the model's probabilities that count as done / as more coming.
+    both_done_ms: float = 100.0
+    audio_done: float = 0.5
+    audio_more: float = 0.2
 
     def silence_ms(self, end: TurnEnd) -> float:
+        """The silence that ends a turn whose words end like ``end`` (the words alone)."""
         if end is TurnEnd.COMPLETE:
             return self.short_ms
         if end is TurnEnd.MID_THOUGHT:
@@ -73,15 +79,6 @@ def classify(transcript: str) -> TurnEnd:
     if text.endswith((".", "!")):
         return TurnEnd.COMPLETE
     return TurnEnd.UNSURE
-
-
-def required_silence_ms(transcript: str, params: EndOfTurnParams) -> float:
-    return params.silence_ms(classify(transcript))
-
-
-def turn_is_over(transcript: str, silence_ms: float, params: EndOfTurnParams) -> bool:
-    """Whether ``silence_ms`` of silence after ``transcript`` ends the caller's turn."""
-    return silence_ms >= required_silence_ms(transcript, params)
 
 
 def _reading_a_number(text: str) -> bool:

@@ -21,7 +21,10 @@ reply starts (LLM, chunker, TTS) but is held: nothing reaches the caller or the 
 silence ends the turn depends on the words (:mod:`~orchestrator.conversation.end_of_turn`): a finished
 question, a short wait; "my number is five five five", a long one. When the silence is long enough the
 turn is confirmed: the user turn is committed and the held reply released, its audio usually ready.
-If the caller speaks again first, the transcription and the speculative reply are cancelled and the
+With ``hear_turn_end`` the voice has a say too: the audio end-of-turn model is asked at each pause
+(``HearTurnEnd``) and :mod:`~orchestrator.conversation.end_of_turn_fusion` weighs its verdict with the
+words', so the wait shrinks when both hear the caller done and grows (never past the long silence)
+when the voice hears more coming; the speculative reply still starts at the pause. If the caller speaks again first, the transcription and the speculative reply are cancelled and the
 whole turn is transcribed again at the next pause.
 
 Barge-in pauses before it cancels (livekit-agents' false-interruption handling): ``SendClear`` stops the
@@ -38,7 +41,8 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from orchestrator.conversation.end_of_turn import EndOfTurnParams, turn_is_over
+from orchestrator.conversation.end_of_turn import EndOfTurnParams, classify
+from orchestrator.conversation.end_of_turn_fusion import turn_is_over
 from orchestrator.conversation.speech_segmenter import (
     HYSTERESIS,
     SegmenterParams,
@@ -66,6 +70,13 @@ class CannedLine(Enum):
     FALLBACK = "fallback"  # the models are unreachable at call start
 
 
+class Ending(Enum):
+    """How the agent ends the call when it decides to (a tool: ``end_call``, ``transfer_call``)."""
+
+    HANG_UP = "hang_up"
+    TRANSFER = "transfer"  # to a person: the call is redirected, not ended
+
+
 # ---- events ---------------------------------------------------------------------------------------
 
 
@@ -88,6 +99,16 @@ class TranscriptReady:
     utterance_id: int
     text: str
     confidence: float = 1.0  # the STT's mean word probability
+
+
+@dataclass(frozen=True)
+class TurnEndHeard:
+    """The audio end-of-turn model's verdict on utterance ``utterance_id``'s pause: the probability
+    that the caller is done (``orchestrator.conversation.end_of_turn_fusion``), or None when the model
+    could not say (an error or a timeout: the words decide alone)."""
+
+    utterance_id: int
+    probability: float | None
 
 
 @dataclass(frozen=True)
@@ -121,17 +142,36 @@ class CallerHungUp:
     pass
 
 
+@dataclass(frozen=True)
+class DigitPressed:
+    """A keypad key the caller pressed (DTMF): ``0``-``9``, ``*``, ``#``."""
+
+    digit: str
+
+
+@dataclass(frozen=True)
+class CallEndRequested:
+    """Reply ``reply_id`` ended the call (``end_call``) or handed it to a person (``transfer_call``):
+    once it has played out, the call ends that way."""
+
+    reply_id: int
+    ending: Ending
+
+
 Event = (
     CallStarted
     | Tick
     | SpeechStarted
     | SpeechEnded
     | TranscriptReady
+    | TurnEndHeard
     | TranscriptionFailed
     | FirstAudioOut
     | PlaybackDone
     | ReplyFailed
     | CallerHungUp
+    | DigitPressed
+    | CallEndRequested
 )
 
 # ---- actions --------------------------------------------------------------------------------------
@@ -141,6 +181,15 @@ Event = (
 class StartTranscription:
     """Transcribe the caller's turn so far (``speech`` spans it; the engine adds its pre-roll); answer
     with ``TranscriptReady``."""
+
+    utterance_id: int
+    speech: SpeechEnded
+
+
+@dataclass(frozen=True)
+class HearTurnEnd:
+    """Ask the audio end-of-turn model whether the caller sounds done at this pause (their voice up to
+    ``speech.detected_ms``); answer with ``TurnEndHeard``. Released with the utterance."""
 
     utterance_id: int
     speech: SpeechEnded
@@ -235,8 +284,15 @@ class HangUp:
     pass
 
 
+@dataclass(frozen=True)
+class TransferCall:
+    """The call's last action when it ends by a transfer: redirect it to the person (instead of
+    ``HangUp``)."""
+
+
 Action = (
     StartTranscription
+    | HearTurnEnd
     | CancelTranscription
     | CommitUserTurn
     | StartReply
@@ -247,6 +303,7 @@ Action = (
     | ResumeReply
     | CommitAssistantTurn
     | HangUp
+    | TransferCall
 )
 
 # ---- params and state -----------------------------------------------------------------------------
@@ -280,10 +337,15 @@ class TurnParams:
     )
     goodbye_phrases: tuple[str, ...] = ("bye", "goodbye", "bye-bye", "talk to you later")
     greet: bool = True
+    # Ask the audio end-of-turn model at each pause (HearTurnEnd) and fuse its verdict with the words'.
+    hear_turn_end: bool = False
     transcription_timeout_ms: float = 3_000.0
     first_audio_timeout_ms: float = 5_000.0  # reply requested -> first audio out
     silence_timeout_ms: float = 30_000.0  # caller silent this long while listening -> closing line
     closing_timeout_ms: float = 15_000.0  # closing line never finishes -> hang up anyway
+    # Keypad digits become the caller's turn at this key, or after this long without another.
+    digits_end_key: str = "#"
+    digits_pause_ms: float = 3_000.0
 
     def has_words(self, text: str) -> bool:
         """Whether ``text`` says something beyond backchannel ("uh-huh") and noise."""
@@ -337,6 +399,10 @@ class CallerTurn:
     speech: SpeechEnded  # the turn in call-audio ms: its first speech's onset to the last's end
     stopped_at_ms: float  # our clock: when the caller last stopped speaking
     transcript: str | None = None  # once that transcription is back
+    # The audio end-of-turn model's P(done) once back; awaited (the turn waits for it, up to the long
+    # end-of-turn silence) while ``audio_pending``.
+    audio_done: float | None = None
+    audio_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -364,6 +430,9 @@ class TurnState:
     )
     quiet_since_ms: float = 0.0  # last time the caller or the agent stopped talking
     next_id: int = 1
+    digits: str = ""  # keypad digits the caller is entering, not yet a turn
+    digit_at_ms: float = 0.0  # when the last one came
+    ending: Ending | None = None  # CLOSING with the agent's own last reply: how the call ends
 
 
 @dataclass(frozen=True)
@@ -405,6 +474,10 @@ def step(state: TurnState, event: Event, now_ms: float, params: TurnParams) -> S
     if state.phase is Phase.CLOSING:
         return _closing(state, event, now_ms, params)
     match event:
+        case DigitPressed():
+            return _on_digit(state, event, now_ms, params)
+        case CallEndRequested():
+            return _on_call_end_requested(state, event, now_ms)
         case Tick():
             return _on_tick(state, event, now_ms, params)
         case SpeechStarted():
@@ -413,6 +486,8 @@ def step(state: TurnState, event: Event, now_ms: float, params: TurnParams) -> S
             return _on_speech_ended(state, event, now_ms, params)
         case TranscriptReady():
             return _on_transcript(state, event, now_ms, params)
+        case TurnEndHeard():
+            return _on_turn_end_heard(state, event, now_ms, params)
         case TranscriptionFailed():
             return _on_transcription_failed(state, event, now_ms)
         case FirstAudioOut():
@@ -446,7 +521,10 @@ def _closing(state: TurnState, event: Event, now_ms: float, params: TurnParams) 
     reply = state.reply
     assert reply is not None  # CLOSING always has its line in flight
     if isinstance(event, PlaybackDone) and event.reply_id == reply.reply_id:
-        return _end(state, CommitAssistantTurn(reply.reply_id, interrupted=False))
+        heard = CommitAssistantTurn(reply.reply_id, interrupted=False)
+        if reply.line is None and not reply.audio_out:  # the agent's last reply said nothing
+            return _end(state)
+        return _end(state, heard)
     if isinstance(event, ReplyFailed) and event.reply_id == reply.reply_id:
         return _end(state)
     if isinstance(event, FirstAudioOut) and event.reply_id == reply.reply_id:
@@ -457,7 +535,8 @@ def _closing(state: TurnState, event: Event, now_ms: float, params: TurnParams) 
 
 
 def _end(state: TurnState, *actions: Action) -> Step:
-    return Step(TurnState(phase=Phase.ENDED, next_id=state.next_id), (*actions, HangUp()))
+    last: Action = TransferCall() if state.ending is Ending.TRANSFER else HangUp()
+    return Step(TurnState(phase=Phase.ENDED, next_id=state.next_id), (*actions, last))
 
 
 def _on_tick(state: TurnState, event: Tick, now_ms: float, params: TurnParams) -> Step:
@@ -481,6 +560,8 @@ def _on_tick(state: TurnState, event: Tick, now_ms: float, params: TurnParams) -
         return _caller_holds_floor(state, now_ms)
     if _turn_is_over(state, now_ms, params):
         return _confirm_turn(state, now_ms, params)
+    if state.digits and now_ms - state.digit_at_ms >= params.digits_pause_ms:
+        return _digits_entered(state, now_ms)
     if (
         state.phase is Phase.LISTENING
         and state.caller_speech is None
@@ -520,7 +601,8 @@ def _caller_resumed(state: TurnState) -> tuple[TurnState, list[Action]]:
     if reply is not None and not reply.released:
         actions.append(CancelReply(reply.reply_id))
         state = replace(state, reply=None)
-    return replace(state, turn=replace(turn, transcript=None)), actions
+    resumed = replace(turn, transcript=None, audio_done=None, audio_pending=False)
+    return replace(state, turn=resumed), actions
 
 
 def _on_speech_ended(
@@ -532,9 +614,12 @@ def _on_speech_ended(
         return Step(silent)  # a cough or an "uh-huh" over the agent: not a turn
     speech = event if state.turn is None else replace(event, onset_ms=state.turn.speech.onset_ms)
     utterance_id = silent.next_id
+    turn = CallerTurn(
+        utterance_id, speech, _stopped_at(speech, now_ms), audio_pending=params.hear_turn_end
+    )
     transcribing = replace(
         silent,
-        turn=CallerTurn(utterance_id, speech, _stopped_at(speech, now_ms)),
+        turn=turn,
         pending=(*silent.pending, PendingTranscription(utterance_id, now_ms, speech)),
         next_id=utterance_id + 1,
     )
@@ -544,6 +629,8 @@ def _on_speech_ended(
         held = _caller_holds_floor(transcribing, now_ms)
         transcribing, actions = held.state, list(held.actions)
     actions.append(StartTranscription(utterance_id, speech))
+    if params.hear_turn_end:
+        actions.append(HearTurnEnd(utterance_id, speech))
     return _settle(transcribing, now_ms, actions)
 
 
@@ -609,12 +696,29 @@ def _on_transcript(
     return Step(state, tuple(actions))
 
 
+def _on_turn_end_heard(
+    state: TurnState, event: TurnEndHeard, now_ms: float, params: TurnParams
+) -> Step:
+    turn = state.turn
+    if turn is None or turn.utterance_id != event.utterance_id:
+        return Step(state, ignored="no such turn waiting")
+    heard = replace(turn, audio_done=event.probability, audio_pending=False)
+    state = replace(state, turn=heard)
+    if _turn_is_over(state, now_ms, params):
+        return _confirm_turn(state, now_ms, params)
+    return Step(state)
+
+
 def _turn_is_over(state: TurnState, now_ms: float, params: TurnParams) -> bool:
-    """The caller's words are transcribed and the silence since is long enough for them."""
+    """The caller's words are transcribed, the audio model's verdict is in (or has been waited for as
+    long as the longest end-of-turn silence) and the silence since is long enough for both."""
     turn = state.turn
     if turn is None or turn.transcript is None or state.caller_speech is not None:
         return False
-    return turn_is_over(turn.transcript, now_ms - turn.stopped_at_ms, params.end_of_turn)
+    silence_ms = now_ms - turn.stopped_at_ms
+    if turn.audio_pending and silence_ms < params.end_of_turn.long_ms:
+        return False
+    return turn_is_over(classify(turn.transcript), turn.audio_done, silence_ms, params.end_of_turn)
 
 
 def _confirm_turn(state: TurnState, now_ms: float, params: TurnParams) -> Step:
@@ -730,7 +834,7 @@ def _settle(state: TurnState, now_ms: float, actions: list[Action]) -> Step:
         return Step(replace(state, phase=phase), tuple(actions))
     if state.pending or (state.turn is not None and state.caller_speech is None):
         return Step(replace(state, phase=Phase.PROCESSING), tuple(actions))
-    if state.unanswered is not None and state.caller_speech is None:
+    if state.unanswered is not None and state.caller_speech is None and not state.digits:
         reply_id = state.next_id
         replying = replace(
             state,
@@ -760,6 +864,50 @@ def _close(state: TurnState, line: CannedLine, now_ms: float) -> Step:
         next_id=reply_id + 1,
     )
     return Step(closing, (SpeakLine(reply_id, line),))
+
+
+KEYPAD = "Keypad digits:"  # how digits read in the caller's turn (the transcript and the prompt)
+
+
+def _on_digit(state: TurnState, event: DigitPressed, now_ms: float, params: TurnParams) -> Step:
+    """A key is caller input: over the agent's voice it is a barge-in (its reply is cut and what
+    was heard of it kept); digits gather until the end key or a pause, then are the caller's turn."""
+    actions: list[Action] = []
+    if state.reply is not None:
+        actions = _drop_reply(state)
+        state = replace(state, reply=None)
+    if event.digit == params.digits_end_key:
+        if state.digits:
+            entered = _digits_entered(state, now_ms)
+            return Step(entered.state, (*actions, *entered.actions))
+        return _settle(state, now_ms, actions)
+    typing = replace(state, digits=state.digits + event.digit, digit_at_ms=now_ms)
+    return _settle(replace(typing, quiet_since_ms=now_ms), now_ms, actions)
+
+
+def _digits_entered(state: TurnState, now_ms: float) -> Step:
+    utterance_id = state.next_id
+    text = f"{KEYPAD} {state.digits}"
+    committed = replace(
+        state, digits="", unanswered=utterance_id, next_id=utterance_id + 1, quiet_since_ms=now_ms
+    )
+    return _settle(committed, now_ms, [CommitUserTurn(utterance_id, text)])
+
+
+def _on_call_end_requested(state: TurnState, event: CallEndRequested, now_ms: float) -> Step:
+    """The agent ends the call with the reply it is giving: nothing else starts; once the reply has
+    played out (its goodbye, or the line before a transfer), the call ends that way."""
+    reply = state.reply
+    if reply is None or reply.reply_id != event.reply_id:
+        return Step(state, ignored="not the reply in flight")
+    closing = TurnState(
+        phase=Phase.CLOSING,
+        reply=replace(reply, requested_ms=now_ms),
+        quiet_since_ms=now_ms,
+        next_id=state.next_id,
+        ending=event.ending,
+    )
+    return Step(closing)
 
 
 def _caller_interrupts(state: TurnState, params: TurnParams) -> bool:

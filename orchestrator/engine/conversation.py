@@ -43,9 +43,11 @@ from orchestrator.conversation.turn_taking import (
     CancelTranscription,
     CommitAssistantTurn,
     CommitUserTurn,
+    DigitPressed,
     Event,
     FirstAudioOut,
     HangUp,
+    HearTurnEnd,
     Phase,
     ReleaseReply,
     ResumeReply,
@@ -57,6 +59,7 @@ from orchestrator.conversation.turn_taking import (
     Tick,
     TranscriptionFailed,
     TranscriptReady,
+    TurnEndHeard,
     TurnState,
     step,
     utterances_held,
@@ -67,12 +70,17 @@ from orchestrator.engine.reply import AgentReply
 from orchestrator.engine.services import ConversationServices
 from orchestrator.engine.utterance import Utterance
 from orchestrator.memory.prompt_budget import MemoryBrief
+from orchestrator.triton.turn_detector_client import TURN_DETECTOR_RATE
+from orchestrator.triton.turn_detector_client import WINDOW_SAMPLES as TURN_WINDOW_SAMPLES
 from orchestrator.vad_window import WINDOW_SAMPLES
 
 log = logging.getLogger(__name__)
 
 PRE_ROLL_MS = 200  # audio before the detected onset, so the first phoneme reaches the STT
 POST_ROLL_MS = 100
+TURN_AUDIO_MS = (
+    1000 * TURN_WINDOW_SAMPLES // TURN_DETECTOR_RATE
+)  # what the audio end-of-turn model hears
 STT_PROMPT_CHARS = 200
 AUDIO_QUEUE_FRAMES = 500  # 10 s of 20 ms frames; older frames are dropped if the VAD stalls
 VAD_RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -149,7 +157,7 @@ class ConversationEngine:
         self._audio_in.put_nowait(audio)
 
     async def on_dtmf(self, digit: str) -> None:
-        return None  # logged by the edge; the conversation does not use keypresses
+        self._post(DigitPressed(digit))  # caller input: digits become a turn (the edge logs each)
 
     async def on_mark_played(self, chunk: ChunkPlayout) -> None:
         for reply in self._replies.values():
@@ -257,6 +265,8 @@ class ConversationEngine:
         match action:
             case StartTranscription():
                 self._start_transcription(action, now)
+            case HearTurnEnd():
+                self._start_hearing_turn_end(action)
             case CancelTranscription(utterance_id=utterance_id):
                 superseded = self._utterances.pop(utterance_id, None)
                 if superseded is not None:
@@ -269,6 +279,8 @@ class ConversationEngine:
                 fields: dict[str, JsonValue] = {"text": text}
                 if committed is not None:
                     committed.marks.mark(Stage.END_OF_TURN, now)
+                    if committed.turn_end_probability is not None:
+                        fields["turn_end_audio"] = round(committed.turn_end_probability, 3)
                 if self._mood is not None:
                     voice = committed.voice_analysis() if committed is not None else None
                     fields["sentiment"] = self._mood.score(text, voice)
@@ -407,6 +419,37 @@ class ConversationEngine:
         self._utterances[action.utterance_id] = utterance
         name = f"stt-{action.utterance_id}"
         utterance.transcription = self._spawn(self._transcribe(action, utterance), name)
+
+    def _start_hearing_turn_end(self, action: HearTurnEnd) -> None:
+        utterance = self._utterances.get(action.utterance_id)
+        if utterance is not None:  # StartTranscription came first, in the same step
+            name = f"eot-{action.utterance_id}"
+            utterance.turn_end = self._spawn(self._hear_turn_end(action, utterance), name)
+
+    async def _hear_turn_end(self, action: HearTurnEnd, utterance: Utterance) -> None:
+        """The audio end-of-turn model's verdict on this pause, beside the transcription: the voice up
+        to the pause's detection (its silence included, as the model was trained: pipecat asks after
+        its VAD's stop), the last 8 s at most."""
+        speech = action.speech
+        start = max(speech.onset_ms - PRE_ROLL_MS, speech.detected_ms - TURN_AUDIO_MS)
+        audio = self._call_audio.slice_ms(start, speech.detected_ms)
+        request_id = f"{self._call_sid}-u{action.utterance_id}-eot"
+        asked_ms = self._now_ms()
+        probability: float | None = None
+        try:
+            probability = await self._models.turn_end(audio, request_id=request_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the words decide alone, as without the model
+            log.warning("end-of-turn model failed for utterance %d: %s", action.utterance_id, exc)
+        utterance.turn_end_probability = probability
+        heard: dict[str, JsonValue] = {
+            "utterance_id": action.utterance_id,
+            "probability": None if probability is None else round(probability, 3),
+            "latency_ms": round(self._now_ms() - asked_ms, 1),
+        }
+        self._require_output().log_event("turn_end_heard", heard)
+        self._post(TurnEndHeard(action.utterance_id, probability))
 
     async def _transcribe(self, action: StartTranscription, utterance: Utterance) -> None:
         speech = action.speech

@@ -47,6 +47,11 @@ class Models(Protocol):
         """16 kHz mono -> the words. Raises on a model error or timeout."""
         ...
 
+    async def turn_end(self, audio: FloatArray, request_id: str) -> float:
+        """P(the caller's turn is complete) from 16 kHz audio ending at their pause (the audio
+        end-of-turn model). Raises on a model error or timeout."""
+        ...
+
     def generate(self, prompt: str, request_id: str) -> AsyncGenerator[LlmDelta]:
         """The LLM's answer to ``prompt`` as text deltas. Raises on an error or a late token."""
         ...

@@ -21,6 +21,7 @@ from orchestrator.triton.llm_client import LlmClient, LlmDelta
 from orchestrator.triton.request import RequestObserver
 from orchestrator.triton.stt_client import SttClient
 from orchestrator.triton.tts_client import ContextTurn, SpeechChunk, TtsClient
+from orchestrator.triton.turn_detector_client import TurnDetectorClient
 from orchestrator.triton.vad_stream import VadStream
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class _Clients:
     stt: SttClient
     tts: TtsClient
     llm: LlmClient
+    turn_detector: TurnDetectorClient
 
 
 class TritonModels:
@@ -64,7 +66,8 @@ class TritonModels:
             )
             stt = SttClient(channel, STT_MODEL, observe=observe)
             tts = TtsClient(channel, TTS_MODEL, observe=observe)
-            self._clients = _Clients(channel, stt, tts, llm)
+            turns = TurnDetectorClient(channel, settings.turn_detector_model, observe=observe)
+            self._clients = _Clients(channel, stt, tts, llm, turns)
         return self._clients
 
     @property
@@ -77,6 +80,9 @@ class TritonModels:
     async def transcribe(self, audio: FloatArray, prompt: str, request_id: str) -> Heard:
         transcript = await self._connected().stt.transcribe(audio, prompt, request_id=request_id)
         return Heard(transcript.text, transcript.confidence)
+
+    async def turn_end(self, audio: FloatArray, request_id: str) -> float:
+        return await self._connected().turn_detector.probability(audio, request_id=request_id)
 
     async def generate(self, prompt: str, request_id: str) -> AsyncGenerator[LlmDelta]:
         # Closing this generator early closes the stream at once (and cancels the request).
@@ -94,6 +100,7 @@ class TritonModels:
             yield chunk
 
     async def ready(self, timeout_s: float = 2.0) -> bool:
+        # Not the turn detector: without it the words alone end turns (the engine logs its failures).
         models = (self._settings.vad_model, STT_MODEL, self._settings.llm_model, TTS_MODEL)
         channel = self._connected().channel
         try:

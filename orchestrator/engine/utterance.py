@@ -1,5 +1,5 @@
-"""One caller utterance the engine works on: its transcription, the timing marks of the turn it opens,
-and the analysis of its voice.
+"""One caller utterance the engine works on: its transcription, the audio end-of-turn model's verdict on
+its pause, the timing marks of the turn it opens, and the analysis of its voice.
 
 The core names utterances by id (``turn_taking``: ``StartTranscription(utterance_id)`` ...); the engine
 keeps one :class:`Utterance` per id while the core still holds that id
@@ -25,6 +25,8 @@ class Utterance:
         self.utterance_id = utterance_id
         self.marks = marks
         self.transcription: asyncio.Task[None] | None = None
+        self.turn_end: asyncio.Task[None] | None = None  # the audio end-of-turn model's request
+        self.turn_end_probability: float | None = None  # its answer, for the log
         # Analysed in a worker thread while it is transcribed (the caller's mood).
         self.voice: asyncio.Future[VoiceAnalysis | None] | None = None
 
@@ -40,8 +42,10 @@ class Utterance:
         return voice.result()
 
     def release(self) -> None:
-        """The call is done with this utterance: its transcription (if still running) is cancelled."""
-        if self.transcription is not None:
-            self.transcription.cancel()
+        """The call is done with this utterance: its transcription and end-of-turn request (if still
+        running) are cancelled."""
+        for task in (self.transcription, self.turn_end):
+            if task is not None:
+                task.cancel()
         if self.voice is not None:
             self.voice.cancel()  # a thread already running finishes; its result is dropped

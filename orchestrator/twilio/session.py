@@ -33,6 +33,7 @@ from orchestrator.call_handler import (
 from orchestrator.edge_options import SessionOptions
 from orchestrator.logging_setup import call_sid_var
 from orchestrator.twilio.audio import TWILIO_RATE, InboundAudio
+from orchestrator.twilio.call_control import CallControl, CallControlFailed, dial_twiml
 from orchestrator.twilio.call_files import call_stem
 from orchestrator.twilio.event_log import CallEventLog
 from orchestrator.twilio.media_budget import MediaBudget, MediaVerdict
@@ -82,8 +83,10 @@ class MediaStreamSession:
         close_transport: Callable[[], Awaitable[None]],
         metrics: EdgeMetrics,
         clock: Callable[[], float] = time.monotonic,
+        call_control: CallControl | None = None,
     ) -> None:
         self.state = SessionState.AWAITING_START
+        self._call_control = call_control
         self._handler_factory = handler_factory
         self._options = options
         self._send_text = send_text
@@ -98,6 +101,7 @@ class MediaStreamSession:
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = 0.0
         self._hung_up = False
+        self._transferred = False
         self._lead_reported_ms = 0.0
         self._media_budget = MediaBudget(options.media_budget, clock())
         self._flood_logged = False
@@ -286,6 +290,19 @@ class MediaStreamSession:
     async def hang_up(self) -> None:
         self._hung_up = True
         self._log_event("hang_up", {})
+        if self._call_control is not None and self.call is not None:
+            try:
+                await self._call_control.complete(self.call.call_sid)
+            except CallControlFailed as exc:  # closing the stream below still ends the call
+                log.warning("%s", exc)
+        await self._close_transport()
+
+    async def transfer(self, number: str) -> None:
+        if self._call_control is None or self.call is None:
+            raise CallControlFailed("no Twilio REST client: set CC_TWILIO_ACCOUNT_SID/AUTH_TOKEN")
+        self._log_event("transfer", {"to": number})
+        await self._call_control.redirect(self.call.call_sid, dial_twiml(number))
+        self._transferred = True
         await self._close_transport()
 
     def log_event(self, event: str, fields: Mapping[str, JsonValue] | None = None) -> None:
@@ -311,7 +328,9 @@ class MediaStreamSession:
             return reason
         was_streaming = self.state is SessionState.STREAMING
         self.state = SessionState.ENDED
-        if self._hung_up and reason is not StopReason.ERROR:
+        if self._transferred and reason is not StopReason.ERROR:
+            reason = StopReason.TRANSFERRED
+        elif self._hung_up and reason is not StopReason.ERROR:
             reason = StopReason.HUNG_UP
         if not was_streaming:
             log.info("stream ended before start (%s)", reason.value)

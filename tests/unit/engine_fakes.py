@@ -64,6 +64,10 @@ class FakeModels:
     stt_gates: list[asyncio.Event] = field(default_factory=list)  # one per transcription
     llm_gates: list[asyncio.Event] = field(default_factory=list)  # per reply, after its 1st delta
     tts_gate: asyncio.Event | None = None
+    # The audio end-of-turn model's P(done) per pause, in order; an exception is raised instead.
+    turn_ends: list[float | Exception] = field(default_factory=list)
+    turn_end_audio: list[FloatArray] = field(default_factory=list)  # what it was asked about
+    turn_end_gates: list[asyncio.Event] = field(default_factory=list)  # one per verdict
     requests: list[str] = field(default_factory=list)  # request ids, in order
     prompts: list[str] = field(default_factory=list)  # LLM prompts, in order
     cancelled: list[str] = field(default_factory=list)  # request ids whose stream was cancelled
@@ -79,6 +83,17 @@ class FakeModels:
             if self.stt_gates:
                 await self.stt_gates.pop(0).wait()
             return Heard(self.transcripts.pop(0))
+
+    async def turn_end(self, audio: FloatArray, request_id: str) -> float:
+        self.requests.append(request_id)
+        self.turn_end_audio.append(audio)
+        with self._cancellation(request_id):
+            if self.turn_end_gates:
+                await self.turn_end_gates.pop(0).wait()
+            verdict = self.turn_ends.pop(0)
+            if isinstance(verdict, Exception):
+                raise verdict
+            return verdict
 
     async def generate(self, prompt: str, request_id: str) -> AsyncGenerator[LlmDelta]:
         self.requests.append(request_id)

@@ -8,13 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.conversation.end_of_turn import (
-    EndOfTurnParams,
-    TurnEnd,
-    classify,
-    required_silence_ms,
-    turn_is_over,
-)
+from orchestrator.conversation.end_of_turn import EndOfTurnParams, TurnEnd, classify
 
 P = EndOfTurnParams(short_ms=250, long_ms=1000)
 LABELLED = Path(__file__).parents[1] / "data" / "end_of_turn.tsv"
@@ -42,13 +36,13 @@ LABELLED = Path(__file__).parents[1] / "data" / "end_of_turn.tsv"
     ],
 )
 def test_end_of_turn_table(transcript: str, silence_ms: float, over: bool) -> None:
-    assert turn_is_over(transcript, silence_ms, P) is over
+    assert (silence_ms >= P.silence_ms(classify(transcript))) is over
 
 
 def test_each_kind_of_ending_has_its_silence() -> None:
-    assert required_silence_ms("Do you deliver?", P) == 250
-    assert required_silence_ms("So I was wondering if", P) == 1000
-    assert required_silence_ms("Tomorrow evening", P) == 625
+    assert P.silence_ms(classify("Do you deliver?")) == 250
+    assert P.silence_ms(classify("So I was wondering if")) == 1000
+    assert P.silence_ms(classify("Tomorrow evening")) == 625
 
 
 def labelled() -> list[tuple[str, str]]:

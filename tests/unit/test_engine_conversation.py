@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
 import pytest
 from engine_fakes import (
     TTS_MS_PER_CHAR,
@@ -24,6 +25,7 @@ from orchestrator.conversation.turn_taking import CannedLine
 from orchestrator.engine.conversation import ConversationEngine
 from orchestrator.engine.services import ConversationServices
 from orchestrator.settings import Settings
+from orchestrator.triton.request import TritonRequestError
 
 GREETING = "Hello! How can I help?"
 pytestmark = pytest.mark.timeout(20)
@@ -302,3 +304,94 @@ async def test_a_released_reply_cut_before_its_audio_leaves_nothing_behind() -> 
 
     assert [e["reply_id"] for e in call.phone.of("reply_cancelled")] == [first]
     assert call.phone.of("agent_turn")[1]["text"] == "Sundays at ten."
+
+
+# ---- the audio end-of-turn model ------------------------------------------------------------------
+
+
+async def test_the_voice_is_heard_at_the_pause_and_both_done_ends_the_turn_sooner() -> None:
+    models = FakeModels(
+        transcripts=["What time do you open?"], answers=[["At nine."]], turn_ends=[0.95]
+    )
+    async with started(models, turn_detector_enabled=True) as call:
+        await call.feed(speech(800) + silence(500))
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+
+    # What the model heard: the caller's voice and the pause's silence, up to the pause.
+    (audio,) = models.turn_end_audio
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    assert 0.7 <= loud.size / 16_000 <= 0.9
+    assert 0.15 <= (audio.size - 1 - loud[-1]) / 16_000 <= 0.3
+    (heard,) = call.phone.of("turn_end_heard")
+    assert heard["utterance_id"] == 2 and heard["probability"] == 0.95
+    (user_turn,) = call.phone.of("user_turn")
+    assert user_turn["turn_end_audio"] == 0.95
+    (timings,) = call.phone.of("turn_timings")
+    assert 100 <= timings["end_of_turn_ms"] < 250  # both done: sooner than the words alone
+
+
+async def test_a_failing_audio_model_leaves_the_turn_to_the_words() -> None:
+    models = FakeModels(
+        transcripts=["What time do you open?"],
+        answers=[["At nine."]],
+        turn_ends=[TritonRequestError("turn_detector: unavailable")],
+    )
+    async with started(models, turn_detector_enabled=True) as call:
+        await call.feed(speech(800) + silence(500))
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+
+    (heard,) = call.phone.of("turn_end_heard")
+    assert heard["probability"] is None  # logged, and the call went on
+    (user_turn,) = call.phone.of("user_turn")
+    assert "turn_end_audio" not in user_turn
+    (timings,) = call.phone.of("turn_timings")
+    assert 250 <= timings["end_of_turn_ms"] < 400
+
+
+async def test_the_caller_going_on_cancels_the_pauses_audio_request() -> None:
+    models = FakeModels(
+        transcripts=["I'd like a table", "I'd like a table for two, please."],
+        answers=[["Sure."]],
+        turn_ends=[0.9],  # the second pause's; the first pause's verdict never comes
+        turn_end_gates=[asyncio.Event()],
+    )
+    async with started(models, turn_detector_enabled=True) as call:
+        await call.feed(speech(600) + silence(300) + speech(600) + silence(500))
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+
+    assert any(r.endswith("-u2-eot") for r in models.cancelled), models.cancelled
+    texts = [e["text"] for e in call.phone.of("user_turn")]
+    assert texts == ["I'd like a table for two, please."]
+
+
+# ---- keypad digits --------------------------------------------------------------------------------
+
+
+async def test_keypad_digits_are_the_callers_turn_and_are_answered() -> None:
+    models = FakeModels(answers=[["You entered four two seven one."]])
+    async with started(models) as call:
+        for digit in "4271#":
+            await call.engine.on_dtmf(digit)
+            await call.feed(silence(100))
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+
+    assert [e["text"] for e in call.phone.of("user_turn")] == ["Keypad digits: 4271"]
+    assert "Keypad digits: 4271" in models.prompts[-1]
+    assert call.phone.of("agent_turn")[1]["text"] == "You entered four two seven one."
+
+
+async def test_a_digit_over_the_agent_is_a_barge_in() -> None:
+    models = FakeModels(
+        transcripts=["Tell me about the menu."],
+        answers=[["We serve pasta, pizza and salads, and a dessert of the day every evening."]],
+    )
+    async with started(models) as call:
+        await call.feed(speech(800) + silence(500))
+        await call.until(lambda: call.phone.sent_ms > 2500)
+        await call.engine.on_dtmf("0")
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+
+    assert call.phone.clears == 1 and call.phone.of("barge_in")
+    reply = call.phone.of("agent_turn")[1]
+    assert reply["interrupted"] and reply["text"]
+    assert "We serve pasta, pizza".startswith(reply["text"])  # what was heard, up to the key

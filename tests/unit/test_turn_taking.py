@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from orchestrator.conversation.speech_segmenter import SpeechEnded, SpeechStarted
 from orchestrator.conversation.turn_taking import (
     Action,
+    CallEndRequested,
     CallerHungUp,
     CallerSpeech,
     CallerTurn,
@@ -22,9 +23,12 @@ from orchestrator.conversation.turn_taking import (
     CommitAssistantTurn,
     CommittedTurn,
     CommitUserTurn,
+    DigitPressed,
+    Ending,
     Event,
     FirstAudioOut,
     HangUp,
+    HearTurnEnd,
     PendingTranscription,
     Phase,
     PlaybackDone,
@@ -41,6 +45,8 @@ from orchestrator.conversation.turn_taking import (
     Tick,
     TranscriptionFailed,
     TranscriptReady,
+    TransferCall,
+    TurnEndHeard,
     TurnParams,
     TurnState,
     step,
@@ -139,6 +145,8 @@ def ignored(id: str, state: TurnState, event: Event, now: float = NOW) -> Case:
 STALE = (
     TranscriptReady(99, "hi"),
     TranscriptionFailed(99),
+    TurnEndHeard(99, 0.9),
+    CallEndRequested(99, Ending.HANG_UP),
     FirstAudioOut(99),
     PlaybackDone(99),
     ReplyFailed(99),
@@ -610,6 +618,75 @@ CASES = [
         ignored(f"ended-{type(e).__name__}", ENDED, e)
         for e in (CallStarted(), Tick(), STARTED, speech(500), CallerHungUp(), *STALE)
     ),
+    # Keypad digits, in each phase
+    ignored("idle-digit", IDLE, DigitPressed("1")),
+    Case("listening-digit-gathers", LISTENING, DigitPressed("4"), Phase.LISTENING),
+    Case("listening-end-key-alone-is-nothing", LISTENING, DigitPressed("#"), Phase.LISTENING),
+    Case(
+        "listening-digits-end-with-the-key",
+        replace(LISTENING, digits="42", digit_at_ms=9_000),
+        DigitPressed("#"),
+        Phase.PROCESSING,
+        (CommitUserTurn(5, "Keypad digits: 42"), StartReply(6, CommittedTurn(5))),
+    ),
+    Case(
+        "listening-digits-end-with-a-pause",
+        replace(LISTENING, digits="42", digit_at_ms=NOW - 3_000),
+        Tick(0.0),
+        Phase.PROCESSING,
+        (CommitUserTurn(5, "Keypad digits: 42"), StartReply(6, CommittedTurn(5))),
+    ),
+    Case("transcribing-digit", TRANSCRIBING, DigitPressed("1"), Phase.PROCESSING),
+    Case(
+        "answering-digit-drops-the-unheard-reply",
+        ANSWERING,
+        DigitPressed("1"),
+        Phase.LISTENING,
+        (CancelReply(5),),
+    ),
+    Case(
+        "speaking-digit-barges-in",
+        SPEAKING,
+        DigitPressed("1"),
+        Phase.LISTENING,
+        (SendClear(5), CancelReply(5), CommitAssistantTurn(5, interrupted=True)),
+    ),
+    Case(
+        "interrupted-digit",
+        INTERRUPTED,
+        DigitPressed("1"),
+        Phase.LISTENING,
+        (CancelReply(5), CommitAssistantTurn(5, interrupted=True)),
+    ),
+    ignored("closing-digit", CLOSING, DigitPressed("1")),
+    ignored("ended-digit", ENDED, DigitPressed("1")),
+    # The agent ends the call with its reply (end_call, transfer_call)
+    Case("speaking-agent-ends-call", SPEAKING, CallEndRequested(5, Ending.HANG_UP), Phase.CLOSING),
+    Case(
+        "answering-agent-transfers", ANSWERING, CallEndRequested(5, Ending.TRANSFER), Phase.CLOSING
+    ),
+    ignored("idle-end-requested", IDLE, CallEndRequested(5, Ending.HANG_UP)),
+    Case(
+        "closing-transfer-after-the-line",
+        replace(CLOSING, reply=Reply(5, None, 9_000, audio_out=True), ending=Ending.TRANSFER),
+        PlaybackDone(5),
+        Phase.ENDED,
+        (CommitAssistantTurn(5, interrupted=False), TransferCall()),
+    ),
+    Case(
+        "closing-goodbye-then-hang-up",
+        replace(CLOSING, reply=Reply(5, None, 9_000, audio_out=True), ending=Ending.HANG_UP),
+        PlaybackDone(5),
+        Phase.ENDED,
+        (CommitAssistantTurn(5, interrupted=False), HangUp()),
+    ),
+    Case(
+        "closing-silent-transfer",
+        replace(CLOSING, reply=Reply(5, None, 9_000), ending=Ending.TRANSFER),
+        PlaybackDone(5),
+        Phase.ENDED,
+        (TransferCall(),),
+    ),
 ]
 
 
@@ -743,16 +820,22 @@ events = st.one_of(
         TranscriptReady, st.integers(1, 12), st.sampled_from(["", "uh-huh", "yes please", "bye"])
     ),
     st.builds(TranscriptionFailed, st.integers(1, 12)),
+    st.builds(TurnEndHeard, st.integers(1, 12), st.one_of(st.none(), st.floats(0.0, 1.0))),
     st.builds(FirstAudioOut, st.integers(1, 12)),
     st.builds(PlaybackDone, st.integers(1, 12)),
     st.builds(ReplyFailed, st.integers(1, 12)),
     st.just(CallerHungUp()),
+    st.builds(DigitPressed, st.sampled_from(list("0123456789*#"))),
+    st.builds(CallEndRequested, st.integers(1, 12), st.sampled_from(list(Ending))),
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(events, st.integers(0, 4_000)), max_size=60))
-def test_invariants_hold_for_any_event_stream(script: list[tuple[Event, int]]) -> None:
+@given(st.lists(st.tuples(events, st.integers(0, 4_000)), max_size=60), st.booleans())
+def test_invariants_hold_for_any_event_stream(
+    script: list[tuple[Event, int]], hear_turn_end: bool
+) -> None:
+    params = replace(P, hear_turn_end=hear_turn_end)
     state, now = TurnState(), 0.0
     started: set[int] = set()
     audible: set[int] = set()
@@ -768,13 +851,15 @@ def test_invariants_hold_for_any_event_stream(script: list[tuple[Event, int]]) -
             and state.reply.reply_id == event.reply_id
         ):
             audible.add(event.reply_id)
-        result = step(state, event, now, P)
+        result = step(state, event, now, params)
         state = result.state
         assert not (was_ended and result.actions)
         for action in result.actions:
             match action:
-                case StartTranscription(utterance_id):
-                    transcribed.add(utterance_id)
+                case StartTranscription(utterance_id) | CommitUserTurn(utterance_id, _):
+                    transcribed.add(utterance_id)  # keypad digits are a turn with no transcription
+                case HearTurnEnd(utterance_id):
+                    assert hear_turn_end and utterance_id in transcribed
                 case StartReply(reply_id) | SpeakLine(reply_id, _):
                     assert reply_id not in started
                     started.add(reply_id)
@@ -799,7 +884,7 @@ def test_invariants_hold_for_any_event_stream(script: list[tuple[Event, int]]) -
             case Phase.SPEAKING | Phase.INTERRUPTED:
                 assert reply is not None and reply.audio_out
             case Phase.CLOSING:
-                assert reply is not None and reply.line is not None
+                assert reply is not None and (reply.line is not None or state.ending is not None)
 
 
 # ---- speculation and the early clear (default params) ----------------------------------------------
@@ -907,3 +992,66 @@ def test_an_earlier_utterances_words_make_a_turn_of_its_own_speech() -> None:
     (transcribe,) = [a for a in step(result.state, pause, NOW + 300, P0).actions]
     assert isinstance(transcribe, StartTranscription)
     assert transcribe.speech.onset_ms == TURN_SPEECH.onset_ms
+
+
+# ---- the audio end-of-turn model's verdict (hear_turn_end) ------------------------------------------
+
+HEARING = replace(P0, hear_turn_end=True)
+TABLE = "I'd like to book a table."  # complete words: 250 ms alone
+
+
+def hearing_pause() -> Call:
+    """A greeted call with the audio model on; the caller spoke [2500, 4000) and paused."""
+    call = Call(HEARING)
+    call.at(0, CallStarted())
+    call.at(150, FirstAudioOut(1))
+    call.at(2_000, PlaybackDone(1))
+    actions = caller_pauses(call, 2_500, 4_000)
+    speech = SpeechEnded(2_500, 4_000, 4_200)
+    assert actions[-2:] == [StartTranscription(2, speech), HearTurnEnd(2, speech)]
+    return call
+
+
+def test_both_done_ends_the_turn_sooner_than_the_words_alone() -> None:
+    call = hearing_pause()
+    assert call.at(4_050, TranscriptReady(2, QUESTION)) == (
+        StartReply(3, SpeculativeWords(2, QUESTION)),
+    )
+    assert call.at(4_090, Tick(0.05)) == ()  # the voice's verdict is awaited
+    assert call.at(4_095, TurnEndHeard(2, 0.9)) == ()  # 95 ms of silence: not yet 100
+    assert call.at(4_100, Tick(0.05)) == (CommitUserTurn(2, QUESTION), ReleaseReply(3))
+
+
+def test_a_voice_that_hears_more_coming_holds_complete_words_longer() -> None:
+    call = hearing_pause()
+    call.at(4_220, TranscriptReady(2, TABLE))
+    assert call.at(4_230, TurnEndHeard(2, 0.05)) == ()
+    assert call.at(4_300, Tick(0.05)) == ()  # past the words' 250 ms
+    assert call.at(4_624, Tick(0.05)) == ()
+    assert call.at(4_625, Tick(0.05)) == (CommitUserTurn(2, TABLE), ReleaseReply(3))
+
+
+def test_the_caller_going_on_drops_the_verdict_with_the_speculation() -> None:
+    call = hearing_pause()
+    call.at(4_220, TranscriptReady(2, TABLE))
+    call.at(4_230, TurnEndHeard(2, 0.05))
+    resumed = caller_pauses(call, 4_400, 5_000)
+    assert resumed[0] == CancelReply(3)
+    assert resumed[-1] == HearTurnEnd(4, SpeechEnded(2_500, 5_000, 5_200))
+    assert call.state.turn is not None and call.state.turn.audio_pending
+    late = step(call.state, TurnEndHeard(2, 0.9), 5_210, HEARING)
+    assert late.ignored and late.state == call.state  # the old pause's verdict
+
+
+def test_no_verdict_lets_the_words_decide_alone() -> None:
+    call = hearing_pause()
+    call.at(4_220, TranscriptReady(2, QUESTION))
+    assert call.at(4_240, TurnEndHeard(2, None)) == ()  # the model failed
+    assert call.at(4_250, Tick(0.05)) == (CommitUserTurn(2, QUESTION), ReleaseReply(3))
+
+
+def test_a_verdict_that_never_comes_is_waited_for_up_to_the_long_silence() -> None:
+    call = hearing_pause()
+    call.at(4_220, TranscriptReady(2, QUESTION))
+    assert call.at(4_999, Tick(0.05)) == ()
+    assert call.at(5_000, Tick(0.05)) == (CommitUserTurn(2, QUESTION), ReleaseReply(3))
