@@ -26,7 +26,7 @@ import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ from benchmarks.turn_latency import (
 from callsim.call_record import CallRecord
 from callsim.harness import cpu_call_settings
 from callsim.scenario_file import Scenario, load_scenario
-from callsim.steps import Say, ScenarioTimes, run_steps
+from callsim.steps import Say, SayWithPause, ScenarioTimes, run_steps
+from callsim.turn_clips import sentence_parts
 from callsim.twilio_dialer import dial
 from callsim.twilio_phone import serve_app
 from callsim.voices import caller_speech
@@ -64,7 +65,8 @@ PLOT_PATH = RESULTS_DIR / "call_latency-latest.png"
 CALL_TURN_PARAMS = turn_params(cpu_call_settings("", Path()))
 STAGGER_S = 0.5  # call slots start this far apart (callers do not all speak on the same frame)
 STOP_GRACE_S = 5.0  # a call cut by the deadline gets this long to hang up
-MIN_CALL_S = 15.0  # no new call this close to a level's deadline (greeting + one turn take longer)
+MIN_CALL_S = 15.0
+RESUME_LAG_S = 0.15  # the VAD confirms the caller's speech this late: a commit then still cut them  # no new call this close to a level's deadline (greeting + one turn take longer)
 
 
 @dataclass
@@ -75,6 +77,8 @@ class CallResult:
     barge_ins: list[BargeIn] = field(default_factory=list)
     noises: list[NoiseOverAgent] = field(default_factory=list)
     cut_by_deadline: bool = False
+    mid_sentence_pauses: int = 0  # the caller stopped mid-sentence (say_with_pause) ...
+    cut_offs: int = 0  # ... and the orchestrator committed their turn in that pause
 
 
 @dataclass
@@ -109,6 +113,8 @@ class LevelResult:
             "calls": len(self.calls),
             "calls_cut_by_deadline": sum(c.cut_by_deadline for c in self.calls),
             "utterances": sum(c.utterances for c in self.calls),
+            "mid_sentence_pauses": sum(c.mid_sentence_pauses for c in self.calls),
+            "cut_offs": sum(c.cut_offs for c in self.calls),
             "wall_s": round(self.wall_s, 1),
             **self.summary(),
             "samples": [_sample(t) for t in self.all_turns],
@@ -141,6 +147,18 @@ def call_settings(
         max_concurrent_calls=max_calls + 2,
         llm_system_prompt_file=str(persona),
         **scenario.settings,
+    )
+
+
+def cut_offs(
+    events: list[dict[str, Any]], pauses: Sequence[tuple[float, float]], started_at: float
+) -> int:
+    """Mid-sentence pauses (caller loop times) in which the orchestrator committed the caller's turn
+    (a ``user_turn``), or within the VAD's lag after the caller went on."""
+    committed = [e["t_ms"] / 1000.0 for e in events if e.get("event") == "user_turn"]
+    return sum(
+        any(start - started_at <= t <= end - started_at + RESUME_LAG_S for t in committed)
+        for start, end in pauses
     )
 
 
@@ -201,9 +219,10 @@ async def measure_call(
             await phone.abort()
     start = phone.started_at
     try:
-        timings = CallRecord.load(recordings, call_sid).of("turn_timings")
+        events = CallRecord.load(recordings, call_sid).events
     except FileNotFoundError:
-        timings = []
+        events = []
+    timings = [e for e in events if e.get("event") == "turn_timings"]
     turns, barge_ins, noises = call_latencies(
         call_sid,
         times.turns,
@@ -214,7 +233,11 @@ async def measure_call(
         times.coughs_over_agent,
         is_backchannel,
     )
-    return CallResult(call_sid, len(times.turns), turns, barge_ins, noises, cut)
+    pauses = times.mid_sentence_pauses
+    cut_off = cut_offs(events, pauses, start)
+    return CallResult(
+        call_sid, len(times.turns), turns, barge_ins, noises, cut, len(pauses), cut_off
+    )
 
 
 async def measure_level(
@@ -278,8 +301,11 @@ async def run_benchmark(
     """The first call of the fresh orchestrator (one turn), then every level against it, busiest
     first; each level gets a share of what is left of ``budget_s`` by :func:`level_weight` (a level
     that ends early leaves its time to the next)."""
-    for text in {s.text for s in scenario.steps if isinstance(s, Say)}:
-        caller_speech(text)  # synthesised (and cached) before the clock runs
+    for step in scenario.steps:  # synthesised (and cached) before the clock runs
+        if isinstance(step, Say):
+            caller_speech(step.text)
+        elif isinstance(step, SayWithPause):
+            sentence_parts(step.text, step.pause_after_words)
     loop = asyncio.get_running_loop()
     end = loop.time() + budget_s
     settings = call_settings(grpc_url, recordings, scenario, max(levels, default=1))
@@ -427,9 +453,13 @@ def print_table(results: Sequence[LevelResult]) -> None:
         print(f"{name:<25}" + "".join(f"{c:>21}" for c in cells))
     for r in results:
         figures = r.summary()
+        pauses = sum(c.mid_sentence_pauses for c in r.calls)
+        cut = (
+            f"; cut off in {sum(c.cut_offs for c in r.calls)} of {pauses} pauses" if pauses else ""
+        )
         print(
             f"{r.concurrency} call(s): speculation {figures['speculation']}; "
-            f"false clears {figures['false_clears']}"
+            f"false clears {figures['false_clears']}{cut}"
         )
 
 
@@ -458,6 +488,17 @@ def floor_ratios(floor: Mapping[str, Any], levels: Sequence[LevelResult]) -> dic
     return ratios
 
 
+def setting_override(item: str) -> tuple[str, Any]:
+    """``name=value`` (value as JSON; else a string) -> an orchestrator setting's override."""
+    name, sep, raw = item.partition("=")
+    if not sep or name not in Settings.model_fields:
+        raise SystemExit(f"--set {item!r}: not SETTING=VALUE with a known setting")
+    try:
+        return name, json.loads(raw)
+    except json.JSONDecodeError:
+        return name, raw
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default=",".join(map(str, DEFAULT_LEVELS)))
@@ -474,6 +515,14 @@ def main() -> None:
     parser.add_argument("--recordings", type=Path, default=PROJECT_ROOT / "recordings" / "bench")
     parser.add_argument("--no-floor", action="store_true", help="skip the in-process floor")
     parser.add_argument("--no-write", action="store_true", help="print only (no JSON or PNG)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=JSON",
+        help="an orchestrator setting over the scenario's, e.g. turn_detector_enabled=false",
+    )
+    parser.add_argument("--label", default="", help="a name for this run in the results file")
     args = parser.parse_args()
     levels = [int(v) for v in str(args.levels).split(",") if v]
     turns: int = args.turns
@@ -481,12 +530,14 @@ def main() -> None:
     if args.quick:
         levels, turns, total = [1, 2], 4, min(total, 300.0)
     scenario = load_scenario(args.scenario)
+    overrides = dict(setting_override(item) for item in args.set)
+    scenario = replace(scenario, settings={**scenario.settings, **overrides})
     recordings: Path = args.recordings / time.strftime("%Y%m%dT%H%M%S")
 
     floor: dict[str, Any] = {}
     if not args.no_floor:  # first, on the same machine, with nothing else loaded
         print("In-process serial floor (same models and weights, no server) ...", flush=True)
-        sentences = sorted({s.text for s in scenario.steps if isinstance(s, Say)})
+        sentences = sorted(scenario.sentences)
         floor = in_process_floor([s for s in sentences if not is_backchannel(s)])
         print(f"  floor p50 {floor['p50_ms']} ms, p95 {floor['p95_ms']} ms", flush=True)
 
@@ -513,6 +564,7 @@ def main() -> None:
     if args.no_write:
         return
     figures = {
+        "label": args.label,
         "scenario": scenario.name,
         "scenario_settings": scenario.settings,
         "target_turns_per_level": turns,
@@ -540,6 +592,9 @@ def main() -> None:
             "on the critical path), as a ratio of end_to_end summed over turns",
             "barge_in": "first voiced frame of an utterance started over agent audio -> clear "
             "received",
+            "cut_offs": "say_with_pause steps (a pause mid-sentence) in which the orchestrator "
+            "committed the caller's turn (a user_turn logged in the pause, or within "
+            f"{RESUME_LAG_S * 1000:.0f} ms after the caller went on)",
             "in_process_floor": f"{SERIAL_ENDPOINTING_MS:.0f} ms end-of-turn silence + STT + LLM first phrase + first TTS "
             "audio, the same models in-process and serially (benchmarks.stage_speed), per "
             "utterance of the scenario",

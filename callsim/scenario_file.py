@@ -23,6 +23,9 @@ A scenario file::
 Each step is an object with exactly one key:
 
 - ``say``: text the caller speaks (synthesised; see :func:`callsim.voices.caller_speech`).
+- ``say_with_pause``: ``{"text": ..., "pause_after_words": n, "pause_ms": ms}``: the caller stops
+  mid-sentence after ``n`` words for ``ms``, then finishes (both parts cut from the whole sentence;
+  :class:`callsim.steps.SayWithPause`).
 - ``pause_ms``: silence.
 - ``cough_ms``: a noise burst that long.
 - ``dtmf``: one key (``0-9``, ``*``, ``#``).
@@ -49,6 +52,7 @@ from callsim.steps import (
     Cough,
     Dtmf,
     Say,
+    SayWithPause,
     Silence,
     SilenceUntilHangUp,
     Step,
@@ -84,7 +88,13 @@ class Scenario:
 
     @property
     def utterances(self) -> int:
-        return sum(isinstance(step, Say) for step in self.steps)
+        return sum(isinstance(step, Say | SayWithPause) for step in self.steps)
+
+    @property
+    def sentences(self) -> list[str]:
+        """What the caller says, each once, in order."""
+        said = [s.text for s in self.steps if isinstance(s, Say | SayWithPause)]
+        return list(dict.fromkeys(said))
 
     def first_turns(self, turns: int) -> Scenario:
         """The scenario cut before its ``turns + 1``-th utterance (keeping the waits that follow
@@ -92,7 +102,7 @@ class Scenario:
         kept: list[ScenarioStep] = []
         said = 0
         for step in self.steps:
-            if isinstance(step, Say):
+            if isinstance(step, Say | SayWithPause):
                 if said == turns:
                     break
                 said += 1
@@ -130,6 +140,8 @@ def parse_step(raw: object, where: str) -> ScenarioStep:
         if not isinstance(value, str) or len(value) != 1 or value not in DTMF_DIGITS:
             raise ScenarioError(f"{where}: 'dtmf' is one of 0-9, * or #, got {value!r}")
         return Dtmf(value)
+    if key == "say_with_pause":
+        return _say_with_pause(value, where)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ScenarioError(f"{where}: {key!r} needs a non-negative integer, got {value!r}")
     match key:
@@ -146,6 +158,22 @@ def parse_step(raw: object, where: str) -> ScenarioStep:
         case "silence_until_hang_up_ms":
             return SilenceUntilHangUp(value)
     raise ScenarioError(f"{where}: unknown step {key!r}")
+
+
+def _say_with_pause(value: object, where: str) -> SayWithPause:
+    if not isinstance(value, dict) or set(value) != {"text", "pause_after_words", "pause_ms"}:
+        raise ScenarioError(
+            f"{where}: 'say_with_pause' is {{'text', 'pause_after_words', 'pause_ms'}}, got {value!r}"
+        )
+    text, words, pause_ms = value["text"], value["pause_after_words"], value["pause_ms"]
+    if not isinstance(text, str) or not text.strip():
+        raise ScenarioError(f"{where}: 'say_with_pause' needs non-empty text")
+    for name, number in (("pause_after_words", words), ("pause_ms", pause_ms)):
+        if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+            raise ScenarioError(f"{where}: {name!r} needs a positive integer, got {number!r}")
+    if words >= len(text.split()):
+        raise ScenarioError(f"{where}: the pause must come before the last word of {text!r}")
+    return SayWithPause(text, words, pause_ms)
 
 
 def parse_scenario(document: object, source: str = "<scenario>") -> Scenario:

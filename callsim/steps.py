@@ -28,7 +28,22 @@ FloatArray = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class Say:
+    """The caller says ``text``: synthesised, or ``audio`` (16 kHz) when given, e.g. a sentence cut
+    at a word boundary so its prosody is mid-sentence."""
+
     text: str
+    audio: FloatArray | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class SayWithPause:
+    """The caller says ``text`` but stops for ``pause_ms`` after its first ``pause_after_words``
+    words, mid-sentence, then goes on: both parts cut from the whole sentence as synthesised, so the
+    voice before the pause is mid-sentence prosody. An agent who answers in the pause cut them off."""
+
+    text: str
+    pause_after_words: int
+    pause_ms: int
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,7 @@ class SilenceUntilHangUp:
 
 Step = (
     Say
+    | SayWithPause
     | Silence
     | Cough
     | Dtmf
@@ -132,6 +148,9 @@ class ScenarioTimes:
     speech_ends: list[float] = field(default_factory=list)  # end of each Say
     barge_ins: list[float] = field(default_factory=list)  # start of each Say sent over the agent
     turns: list[CallerTurn] = field(default_factory=list)
+    # SayWithPause: each pause mid-sentence (loop times it began and ended); a caller whose turn was
+    # committed inside one (the orchestrator's log) was cut off.
+    mid_sentence_pauses: list[tuple[float, float]] = field(default_factory=list)
     coughs_over_agent: list[float] = field(default_factory=list)  # their first frame sent
 
 
@@ -145,17 +164,19 @@ async def run_steps(
         if phone.closed.is_set():  # the agent hung up: the rest of the script has no one to hear it
             break
         match step:
-            case Say(text=text):
+            case Say(text=text, audio=audio):
                 over_agent = _agent_playing(phone, loop.time())
                 if over_agent:
                     times.barge_ins.append(loop.time())
-                pcm = to_phone(caller_speech(text))
+                pcm = to_phone(caller_speech(text) if audio is None else audio)
                 sent = await phone.send_audio_realtime(pcm)
                 times.speech_ends.append(loop.time())
                 voiced = voiced_frames(pcm)
                 if voiced is not None and sent:
                     onset, end = voiced
                     times.turns.append(CallerTurn(text, sent[onset], sent[end], over_agent))
+            case SayWithPause(text=text, pause_after_words=words, pause_ms=pause_ms):
+                await _say_with_pause(phone, times, text, words, pause_ms)
             case Dtmf(digit=digit):
                 await phone.send_dtmf(digit)
             case SilenceUntilHangUp(timeout_ms=timeout_ms):
@@ -182,6 +203,26 @@ async def run_steps(
                     timeout_ms,
                 )
     return times
+
+
+async def _say_with_pause(
+    phone: SimulatedTwilioCall, times: ScenarioTimes, text: str, words: int, pause_ms: int
+) -> None:
+    from callsim.turn_clips import sentence_parts  # Whisper word timings: only for these steps
+
+    loop = asyncio.get_running_loop()
+    over_agent = _agent_playing(phone, loop.time())
+    before, after = (to_phone(part) for part in sentence_parts(text, words))
+    sent_before = await phone.send_audio_realtime(before)
+    paused = loop.time()
+    await phone.send_audio_realtime(silence(pause_ms))
+    times.mid_sentence_pauses.append((paused, loop.time()))
+    sent_after = await phone.send_audio_realtime(after)
+    times.speech_ends.append(loop.time())
+    first, last = voiced_frames(before), voiced_frames(after)
+    if first is not None and last is not None and sent_before and sent_after:
+        onset, end = sent_before[first[0]], sent_after[last[1]]
+        times.turns.append(CallerTurn(text, onset, end, over_agent))
 
 
 def _media_after(phone: SimulatedTwilioCall) -> Callable[[], bool]:
