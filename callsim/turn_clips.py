@@ -218,9 +218,13 @@ def sentence_parts(text: str, pause_after_words: int) -> tuple[FloatArray, Float
     key = hashlib.sha256(f"parts|{voice}|{text}|{pause_after_words}".encode()).hexdigest()[:16]
     before_path, after_path = SPEECH_CACHE / f"{key}-before.wav", SPEECH_CACHE / f"{key}-after.wav"
     if not after_path.exists():
-        whole = _trimmed(voice_audio(voice, text))
-        cut = cut_sample(whole, text, pause_after_words)
-        if cut is None:
+        # Piper samples its durations: another synthesis of the sentence may align where one did not.
+        for _ in range(3):
+            whole = _trimmed(voice_audio(voice, text))
+            cut = cut_sample(whole, text, pause_after_words)
+            if cut is not None:
+                break
+        else:
             raise ValueError(f"Whisper did not align the words of {text!r} ({voice})")
         write_wav(before_path, whole[:cut], RATE)
         write_wav(after_path, whole[cut:], RATE)

@@ -49,10 +49,12 @@ class EndOfTurnParams:
     short_ms: float = 250.0  # silence that ends a complete sentence or question
     long_ms: float = 1000.0  # silence that ends words stopping mid-thought
     # With the audio end-of-turn model (end_of_turn_fusion): the silence when words and voice both say
-    # done, and the model's probabilities that count as done / as more coming.
-    both_done_ms: float = 100.0
-    audio_done: float = 0.5
-    audio_more: float = 0.2
+    # done, and the model's probabilities that count as done / as more coming. Tuned on the tuning
+    # half of the labelled set (benchmarks.end_of_turn_accuracy --tune, 20261204T0646): in a call the
+    # segmenter's 200 ms pause comes first, so "both done" ends the turn as soon as it closes.
+    both_done_ms: float = 0.0
+    audio_done: float = 0.8
+    audio_more: float = 0.3
 
     def silence_ms(self, end: TurnEnd) -> float:
         """The silence that ends a turn whose words end like ``end`` (the words alone)."""

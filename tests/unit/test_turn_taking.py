@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestrator.conversation.end_of_turn import EndOfTurnParams
 from orchestrator.conversation.speech_segmenter import SpeechEnded, SpeechStarted
 from orchestrator.conversation.turn_taking import (
     Action,
@@ -996,7 +997,12 @@ def test_an_earlier_utterances_words_make_a_turn_of_its_own_speech() -> None:
 
 # ---- the audio end-of-turn model's verdict (hear_turn_end) ------------------------------------------
 
-HEARING = replace(P0, hear_turn_end=True)
+# Fusion bands pinned here so the table's steps are visible; the shipped defaults are tested below.
+HEARING = replace(
+    P0,
+    hear_turn_end=True,
+    end_of_turn=EndOfTurnParams(both_done_ms=100.0, audio_done=0.5, audio_more=0.2),
+)
 TABLE = "I'd like to book a table."  # complete words: 250 ms alone
 
 
@@ -1020,6 +1026,17 @@ def test_both_done_ends_the_turn_sooner_than_the_words_alone() -> None:
     assert call.at(4_090, Tick(0.05)) == ()  # the voice's verdict is awaited
     assert call.at(4_095, TurnEndHeard(2, 0.9)) == ()  # 95 ms of silence: not yet 100
     assert call.at(4_100, Tick(0.05)) == (CommitUserTurn(2, QUESTION), ReleaseReply(3))
+
+
+def test_with_the_shipped_bands_both_done_ends_the_turn_at_the_verdict() -> None:
+    # Tuned: the segmenter's pause has already closed, so the verdict itself releases the reply.
+    call = Call(replace(P0, hear_turn_end=True))
+    call.at(0, CallStarted())
+    call.at(150, FirstAudioOut(1))
+    call.at(2_000, PlaybackDone(1))
+    caller_pauses(call, 2_500, 4_000)
+    call.at(4_050, TranscriptReady(2, QUESTION))
+    assert call.at(4_060, TurnEndHeard(2, 0.9)) == (CommitUserTurn(2, QUESTION), ReleaseReply(3))
 
 
 def test_a_voice_that_hears_more_coming_holds_complete_words_longer() -> None:
