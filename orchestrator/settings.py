@@ -198,6 +198,40 @@ class Settings(BaseSettings):
     llm_system_prompt_file: str = Field(
         "", description="a persona file; when set, its text replaces llm_system_prompt"
     )
+    # Tools during a call (see orchestrator/tools/catalog.py for the file)
+    tools_file: str = Field(
+        "",
+        description="the persona's tools file (JSON: personas/restaurant_host.tools.json); empty: "
+        "the agent only talks",
+    )
+    tools_allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost"],
+        description="the only hosts a tool's webhook may reach (the caller never chooses a URL)",
+    )
+    tools_base_url: str = Field(
+        "", description="replaces {base_url} in the tools file's webhook URLs"
+    )
+    tool_filler_ms: float = Field(
+        700.0,
+        ge=0,
+        description="a tool not answered this long after the caller's turn ended: the filler line "
+        "is spoken (never when the answer comes first)",
+    )
+    tool_result_max_chars: int = Field(
+        1500, gt=20, description="a tool's answer is cut to this many characters for the prompt"
+    )
+    tool_max_rounds: int = Field(
+        3, ge=1, le=8, description="tool calls one reply may make before it must answer"
+    )
+    transfer_number: str = Field(
+        "",
+        description="the number transfer_call dials (E.164); required when the tools file has "
+        "transfer_call",
+    )
+    transfer_text: str = Field(
+        "Let me put you through to a member of staff.",
+        description="said before a transfer when the model said nothing first",
+    )
     llm_prompt_format: PromptFormat = Field(
         PromptFormat.GEMMA,
         description="chat template the LLM was tuned on (chatml: the CPU profile's SmolLM2)",

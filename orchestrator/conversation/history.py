@@ -58,6 +58,12 @@ class ConversationHistory:
         unique over the call, since a result finds its call by id."""
         return 1 + sum(len(turn.tool_calls) for turn in self._turns)
 
+    def fork(self) -> ConversationHistory:
+        """A copy to extend without touching this one (a reply's prompt after its tool rounds)."""
+        copy = ConversationHistory(self.system_prompt)
+        copy._turns = list(self._turns)
+        return copy
+
     def add_user(self, text: str) -> None:
         """What the caller said (a transcript); blank text is not a turn."""
         self._append(HistoryTurn(Role.USER, text.strip()))

@@ -10,6 +10,7 @@ chunks (:mod:`orchestrator.conversation.heard_text`), so text and audio can neve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,8 +89,24 @@ class ReplyLedger:
 
     def heard(self, heard_ms: float) -> HeardText:
         """What the caller heard ``heard_ms`` into the reply's audio (``inf``: all of it)."""
-        spoken = [SpokenChunk(c.text, self._ms(c.samples), c.complete) for c in self._chunks]
-        return heard_at(spoken, heard_ms)
+        return heard_at(self._spoken(), heard_ms)
+
+    def heard_parts(self, heard_ms: float, ends: Sequence[int]) -> list[HeardText]:
+        """What the caller heard of each part of the reply, the parts ending before chunk indices
+        ``ends`` (ascending), the last part running to the end: a reply that called tools is its words
+        before each call, then its answer, and each is stored as heard on its own."""
+        spoken = self._spoken()
+        parts: list[HeardText] = []
+        start, offset_ms = 0, 0.0
+        for end in (*ends, len(spoken)):
+            part = spoken[start:end]
+            parts.append(heard_at(part, heard_ms - offset_ms))
+            offset_ms += sum(chunk.audio_ms for chunk in part)
+            start = end
+        return parts
+
+    def _spoken(self) -> list[SpokenChunk]:
+        return [SpokenChunk(c.text, self._ms(c.samples), c.complete) for c in self._chunks]
 
     # ---- sending --------------------------------------------------------------------------------
 

@@ -68,6 +68,10 @@ class CannedLine(Enum):
     APOLOGY = "apology"  # a stage failed or timed out mid-turn
     CLOSING = "closing"  # caller said goodbye, or stayed silent too long
     FALLBACK = "fallback"  # the models are unreachable at call start
+    # Said by a reply, never ordered by the core: while a slow tool runs, and before a transfer the
+    # model wrote no words for.
+    FILLER = "filler"
+    TRANSFER = "transfer"
 
 
 class Ending(Enum):

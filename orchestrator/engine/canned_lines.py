@@ -30,13 +30,19 @@ class LineAudio:
     sample_rate: int
 
 
-def line_texts(settings: Settings) -> dict[CannedLine, str]:
-    return {
+def line_texts(settings: Settings, filler: str = "") -> dict[CannedLine, str]:
+    """The lines to synthesise; the filler and the transfer line only with tools (``filler``: the
+    persona's tools file's)."""
+    texts = {
         CannedLine.GREETING: settings.greeting_text,
         CannedLine.APOLOGY: settings.apology_text,
         CannedLine.CLOSING: settings.closing_text,
         CannedLine.FALLBACK: settings.fallback_text,
     }
+    if filler:
+        texts[CannedLine.FILLER] = filler
+        texts[CannedLine.TRANSFER] = settings.transfer_text
+    return texts
 
 
 def stand_in_tone() -> FloatArray:
@@ -72,6 +78,10 @@ class CannedLines:
                     audio = np.concatenate([c.audio for c in chunks]).astype(np.float32)
                     self._audio[line] = LineAudio(text, audio, chunks[0].sample_rate)
         return True
+
+    def ready(self, line: CannedLine) -> LineAudio | None:
+        """The line's audio once synthesised; None before (a filler is then left out)."""
+        return self._audio.get(line)
 
     def get(self, line: CannedLine) -> LineAudio:
         cached = self._audio.get(line)

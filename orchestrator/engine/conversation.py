@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from orchestrator.conversation.turn_taking import (
     CallStarted,
     CancelReply,
     CancelTranscription,
+    CannedLine,
     CommitAssistantTurn,
     CommitUserTurn,
     DigitPressed,
@@ -59,6 +60,7 @@ from orchestrator.conversation.turn_taking import (
     Tick,
     TranscriptionFailed,
     TranscriptReady,
+    TransferCall,
     TurnEndHeard,
     TurnState,
     step,
@@ -68,6 +70,8 @@ from orchestrator.conversation.voice_features import analyse_voice
 from orchestrator.engine.caller_memory import caller_number
 from orchestrator.engine.reply import AgentReply
 from orchestrator.engine.services import ConversationServices
+from orchestrator.engine.tool_rounds import ToolExchange, ToolUse
+from orchestrator.engine.tool_runner import ToolRunner
 from orchestrator.engine.utterance import Utterance
 from orchestrator.memory.prompt_budget import MemoryBrief
 from orchestrator.triton.turn_detector_client import TURN_DETECTOR_RATE
@@ -135,11 +139,16 @@ class ConversationEngine:
         self._call_sid = "call"
         self._output: CallOutput | None = None
         self._turns: asyncio.Task[None] | None = None
+        self._tool_runner: ToolRunner | None = None
 
     # ---- CallHandler ---------------------------------------------------------------------------
 
     async def on_start(self, call: CallInfo, output: CallOutput) -> None:
         self._call_sid, self._output = call.call_sid, output
+        services = self._services
+        if services.tools is not None and services.http is not None:
+            max_chars = services.settings.tool_result_max_chars
+            self._tool_runner = ToolRunner(services.tools, services.http, call.call_sid, max_chars)
         self._turns = self._spawn(self._run_turns(), "turns")
         self._spawn(self._run_vad(), "vad")
         self._spawn(self._begin(), "begin")  # readiness and canned lines: not on the caller's path
@@ -232,6 +241,9 @@ class ConversationEngine:
             event = await self._events.get()
             if isinstance(event, FirstAudioOut):
                 self._report_timings(event.reply_id)
+            elif isinstance(event, Tick):
+                for reply in self._replies.values():
+                    reply.time_passed()
             await self._step(event)
 
     async def _step(self, event: Event) -> None:
@@ -310,6 +322,8 @@ class ConversationEngine:
                     await cancelled.cancel()
                     if cancelled.speculative:
                         self._speculation_cancelled(cancelled)
+                    if cancelled.exchanges:  # its tools ran: the model must know what they did
+                        self._commit_reply(reply_id, interrupted=True)
                 output.log_event("reply_cancelled", {"reply_id": reply_id})
             case ResumeReply(reply_id=reply_id):
                 resumed = self._replies.get(reply_id)
@@ -320,6 +334,8 @@ class ConversationEngine:
                 self._commit_reply(reply_id, interrupted)
             case HangUp():
                 self._spawn(output.hang_up(), "hang-up")
+            case TransferCall():
+                self._spawn(self._transfer(), "transfer")
 
     def _start_reply(self, action: StartReply, marks: TurnMarks) -> None:
         """An LLM answer to the history, or, speculatively, to the history and the caller's words
@@ -345,7 +361,11 @@ class ConversationEngine:
             )
         reply = self._new_reply(action.reply_id, marks, speculative)
         reply.start_llm(
-            self._models, services.chunker_params, prompt.text, services.answer_guard_params
+            self._models,
+            services.chunker_params,
+            prompt.text,
+            services.answer_guard_params,
+            self._tool_use(),
         )
         self._require_output().log_event(
             "reply_started",
@@ -377,20 +397,79 @@ class ConversationEngine:
         return reply
 
     def _commit_reply(self, reply_id: int, interrupted: bool) -> None:
+        """What the caller heard of the reply into the history, once: with tools, the words before
+        each round as heard, its calls and results, then the answer as heard."""
         reply = self._replies.get(reply_id)
-        if reply is None:
+        if reply is None or reply.committed:
             return
-        heard = reply.heard()
+        reply.committed = True
+        parts = reply.heard_parts()
+        for exchange, before in zip(reply.exchanges, parts, strict=False):
+            self._history.add_tool_calls(before, exchange.calls)
+            self._history.add_tool_results(exchange.settled())
+        heard = parts[-1]
         self._history.add_reply(heard)
-        self._require_output().log_event(
-            "agent_turn",
-            {
-                "reply_id": reply_id,
-                "text": heard.text,
-                "interrupted": interrupted,
-                "complete": heard.complete,
-            },
+        fields: dict[str, JsonValue] = {
+            "reply_id": reply_id,
+            "text": " ".join(part.text for part in parts if part.text),
+            "interrupted": interrupted,
+            "complete": heard.complete,
+        }
+        if reply.exchanges:
+            fields["tool_calls"] = [c.call_id for e in reply.exchanges for c in e.calls]
+        self._require_output().log_event("agent_turn", fields)
+
+    # ---- tools ---------------------------------------------------------------------------------
+
+    def _tool_use(self) -> ToolUse | None:
+        """What a reply needs to call the persona's tools; None without tools."""
+        runner, services = self._tool_runner, self._services
+        if runner is None:
+            return None
+        canned = services.canned
+        lines = {
+            "transfer": canned.ready(CannedLine.TRANSFER),
+            "hang_up": canned.ready(CannedLine.CLOSING),
+            "apology": canned.ready(CannedLine.APOLOGY),
+        }
+        settings = services.settings
+        return ToolUse(
+            fmt=settings.llm_prompt_format,
+            tool_names=frozenset(runner.catalog.names()),
+            runner=runner,
+            next_prompt=self._prompt_after_tools,
+            first_call_number=self._history.next_call_number,
+            filler=canned.ready(CannedLine.FILLER),
+            filler_after_ms=settings.tool_filler_ms,
+            max_rounds=settings.tool_max_rounds,
+            ending_lines={key: line for key, line in lines.items() if line is not None},
         )
+
+    def _prompt_after_tools(self, exchanges: Sequence[ToolExchange]) -> str:
+        """The history (the caller's turn is committed by then: tools wait for it), then each of
+        the reply's rounds as the model wrote it: its words and the filler, calls, results."""
+        history = self._history.fork()
+        filler = self._services.canned.ready(CannedLine.FILLER)
+        for exchange in exchanges:
+            said = exchange.words
+            if exchange.filler and filler is not None:
+                said = f"{said} {filler.text}".strip()
+            history.add_tool_calls(said, exchange.calls)
+            history.add_tool_results(exchange.settled())
+        fmt = self._services.settings.llm_prompt_format
+        return reply_prompt(fmt, history.system_prompt, self._memory.text, history.turns).text
+
+    async def _transfer(self) -> None:
+        """The transfer line has played: the call goes to the person; if Twilio refuses, it ends
+        (the caller heard they were being transferred, so silence would be worse)."""
+        output = self._require_output()
+        number = self._services.settings.transfer_number
+        try:
+            await output.transfer(number)
+        except Exception as exc:  # CallControlFailed: no REST client, or Twilio refused
+            log.warning("transfer failed, hanging up: %s", exc)
+            output.log_event("transfer_failed", {"reason": str(exc)})
+            await output.hang_up()
 
     def _report_timings(self, reply_id: int) -> None:
         reply = self._replies.get(reply_id)

@@ -26,16 +26,27 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.call_handler import CallOutput
+from orchestrator.call_handler import CallOutput, JsonValue
 from orchestrator.conversation.answer_guard import AnswerGuard, AnswerGuardParams
 from orchestrator.conversation.heard_text import HeardText
 from orchestrator.conversation.phrase_chunker import ChunkerParams, PhraseChunker, TextChunk
 from orchestrator.conversation.reply_ledger import ReplyLedger
 from orchestrator.conversation.timings import Stage, TurnMarks
-from orchestrator.conversation.turn_taking import Event, FirstAudioOut, PlaybackDone, ReplyFailed
+from orchestrator.conversation.tool_calls import CallMalformed, CallsParsed, ToolCallParser
+from orchestrator.conversation.tool_specs import ToolCall, ToolResult
+from orchestrator.conversation.turn_taking import (
+    CallEndRequested,
+    Ending,
+    Event,
+    FirstAudioOut,
+    PlaybackDone,
+    ReplyFailed,
+)
 from orchestrator.engine.canned_lines import LineAudio
 from orchestrator.engine.models import Models
 from orchestrator.engine.spoken_answer import spoken_chunks
+from orchestrator.engine.tool_rounds import ToolExchange, ToolUse, speakable
+from orchestrator.engine.tool_runner import ToolOutcome
 from orchestrator.triton.llm_client import LlmDelta
 from orchestrator.triton.tts_client import ContextTurn
 
@@ -45,6 +56,9 @@ log = logging.getLogger(__name__)
 # plus this margin after the last send.
 PLAYBACK_GRACE_S = 5.0
 FALLBACK_RATE = 16_000  # the rate to flush at when nothing was synthesised
+HEARD_SLACK_MS = (
+    30.0  # the played-ms estimate can fall a few ms short of the audio (resampler edges)
+)
 
 
 class ReplyState(Enum):
@@ -119,6 +133,13 @@ class AgentReply:
         self._segment_offset_ms = 0.0  # where the current segment starts in the reply's audio
         self._hearing: Hearing = Live()
         self._tasks: list[asyncio.Task[None]] = []
+        # Tools: the reply's rounds (what the engine stores), the chunks queued for the TTS (their
+        # ledger indices, in order), the longest a running call that must not be cut can take.
+        self.exchanges: list[ToolExchange] = []
+        self.committed = False  # stored in the history (the engine's, once)
+        self._queued = 0
+        self._uncancellable_s = 0.0
+        self._released_ms = now_ms()  # when the caller's turn ended (reset on release)
 
     @property
     def label(self) -> str:
@@ -133,8 +154,9 @@ class AgentReply:
         chunker: ChunkerParams,
         prompt: str,
         guard: AnswerGuardParams,
+        tools: ToolUse | None = None,
     ) -> None:
-        self._start(self._generate_llm(models, chunker, prompt, AnswerGuard(guard)))
+        self._start(self._generate_llm(models, chunker, prompt, guard, tools))
 
     def start_line(self, line: LineAudio) -> None:
         index = self.ledger.add_chunk(line.text)
@@ -153,6 +175,7 @@ class AgentReply:
     def release(self) -> None:
         """The caller's turn is over: send the speculative reply (its audio is often ready)."""
         self.speculative = False
+        self._released_ms = self._now_ms()
         if self.state is ReplyState.PENDING:
             self._set_state(ReplyState.PLAYING)
 
@@ -175,25 +198,38 @@ class AgentReply:
 
     def heard(self) -> HeardText:
         """What the caller heard of this reply so far (all of it once played out)."""
+        return self.ledger.heard(self._heard_ms())
+
+    def heard_parts(self) -> list[HeardText]:
+        """What the caller heard of the words before each tool round, then of the answer."""
+        return self.ledger.heard_parts(self._heard_ms(), [e.end_chunk for e in self.exchanges])
+
+    def _heard_ms(self) -> float:
         match self._hearing:
             case Live():
-                return self.ledger.heard(self._playing_heard_ms())
+                return self._playing_heard_ms()
             case Frozen(ms=ms):
-                return self.ledger.heard(ms)
+                return ms
             case PlayedOut():
-                return self.ledger.heard(float("inf"))
+                return float("inf")
 
     async def cancel(self, timeout_s: float = 2.0) -> None:
-        """Cancel generation and sending; returns once both tasks are gone (or ``timeout_s``)."""
+        """Cancel generation and sending; returns once both tasks are gone (or ``timeout_s``, or
+        longer while a tool that must not be cut, a booking, finishes: its result is kept)."""
         for task in self._tasks:
             task.cancel()
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=timeout_s)
+            await asyncio.wait(self._tasks, timeout=max(timeout_s, self._uncancellable_s + 1.0))
         self._set_state(ReplyState.ENDED)
 
     def playout_changed(self) -> None:
         """A mark came back (the sender may be waiting for the last one)."""
         self._changed.notify()
+
+    def time_passed(self) -> None:
+        """The call's clock moved (a VAD window): a filler may be due."""
+        if self.exchanges:
+            self._changed.notify()
 
     def _playing_heard_ms(self) -> float:
         return self._segment_offset_ms + self._output.playout.heard_ms(self.label)
@@ -209,48 +245,234 @@ class AgentReply:
     # ---- generation --------------------------------------------------------------------------
 
     async def _generate_llm(
-        self, models: Models, chunker: ChunkerParams, prompt: str, guard: AnswerGuard
+        self,
+        models: Models,
+        chunker: ChunkerParams,
+        prompt: str,
+        guard: AnswerGuardParams,
+        tools: ToolUse | None,
     ) -> None:
-        chunks: asyncio.Queue[TextChunk | None] = asyncio.Queue()
+        chunks: asyncio.Queue[TextChunk | LineAudio | None] = asyncio.Queue()
         async with asyncio.TaskGroup() as group:
-            group.create_task(
-                self._llm_to_chunks(models, PhraseChunker(chunker), guard, prompt, chunks)
-            )
+            group.create_task(self._rounds(models, chunker, guard, prompt, tools, chunks))
             group.create_task(self._chunks_to_speech(models, chunks))
         self.ledger.finish_generation()
         self._changed.notify()
 
+    async def _rounds(
+        self,
+        models: Models,
+        chunker: ChunkerParams,
+        guard: AnswerGuardParams,
+        prompt: str,
+        tools: ToolUse | None,
+        chunks: asyncio.Queue[TextChunk | LineAudio | None],
+    ) -> None:
+        """The answer, and with tools, each call the model writes run and the model asked again."""
+        try:
+            rounds = tools.max_rounds if tools is not None else 0
+            call_number = tools.first_call_number if tools is not None else 1
+            for round_index in range(rounds + 1):
+                parser = tools.parser(call_number) if tools is not None else None
+                found: list[CallsParsed | CallMalformed] = []
+                words = await self._llm_to_chunks(
+                    models, chunker, guard, prompt, parser, found, chunks, round_index
+                )
+                if not found or tools is None or parser is None:
+                    return
+                call_number = parser.next_call_number
+                written = found[0]
+                if isinstance(written, CallMalformed) or round_index == rounds:
+                    reason = (
+                        written.reason
+                        if isinstance(written, CallMalformed)
+                        else f"more than {rounds} rounds of tool calls"
+                    )
+                    self._tool_call_refused(reason, tools, chunks)
+                    return
+                ending = await self._run_calls(tools, written.calls, words, chunks)
+                if ending is not None:
+                    self._end_call(ending, tools, chunks)
+                    return
+                prompt = tools.next_prompt(self.exchanges)
+        finally:
+            chunks.put_nowait(None)
+
     async def _llm_to_chunks(
         self,
         models: Models,
-        chunker: PhraseChunker,
-        guard: AnswerGuard,
+        chunker: ChunkerParams,
+        guard_params: AnswerGuardParams,
         prompt: str,
-        chunks: asyncio.Queue[TextChunk | None],
-    ) -> None:
-        """LLM deltas -> the chunks the caller will hear; the guard ending the answer closes the
-        LLM stream (the server stops generating)."""
+        parser: ToolCallParser | None,
+        found: list[CallsParsed | CallMalformed],
+        chunks: asyncio.Queue[TextChunk | LineAudio | None],
+        round_index: int,
+    ) -> str:
+        """LLM deltas -> the chunks the caller will hear (the words before a call, with tools); the
+        guard ending the answer, or a call block closing, closes the LLM stream (the server stops
+        generating). Returns the words queued."""
 
         def on_delta(delta: LlmDelta) -> None:
             self._mark(Stage.LLM_FIRST_TOKEN)
             self.llm_tokens += delta.tokens
 
         self._mark(Stage.LLM_REQUESTED)
-        request_id = f"{self._request_prefix}-llm"
+        suffix = str(round_index) if round_index else ""
+        request_id = f"{self._request_prefix}-llm{suffix}"
+        guard = AnswerGuard(guard_params)
+        words: list[str] = []
+        async with contextlib.aclosing(models.generate(prompt, request_id)) as deltas:
+            source = deltas if parser is None else speakable(deltas, parser, found)
+            async with contextlib.aclosing(source) as stream:
+                async for chunk in spoken_chunks(stream, PhraseChunker(chunker), guard, on_delta):
+                    self._queue(chunks, chunk)
+                    words.append(chunk.text)
+        if guard.stopped_by:
+            log.info("answer ended by the guard (%s)", guard.stopped_by)
+        return " ".join(words)
+
+    def _queue(
+        self, chunks: asyncio.Queue[TextChunk | LineAudio | None], item: TextChunk | LineAudio
+    ) -> None:
+        chunks.put_nowait(item)
+        self._queued += 1
+
+    async def _run_calls(
+        self,
+        tools: ToolUse,
+        calls: tuple[ToolCall, ...],
+        words: str,
+        chunks: asyncio.Queue[TextChunk | LineAudio | None],
+    ) -> Ending | None:
+        """Run one round's calls, saying the filler if they are slow; returns how the call ends
+        when one was a built-in (``transfer_call``, ``end_call``)."""
+        # Never act on a turn that is not over: a speculative reply waits here for its release.
+        await self._changed.wait_for(lambda: self.state is not ReplyState.PENDING)
+        exchange = ToolExchange(calls, words, self._queued)
+        self.exchanges.append(exchange)
+        runner = tools.runner
+        tasks: dict[str, asyncio.Task[ToolOutcome]] = {}
+        for call in calls:
+            self._output.log_event(
+                "tool_call",
+                {
+                    "reply_id": self.reply_id,
+                    "call_id": call.call_id,
+                    "name": call.name,
+                    "arguments": dict(call.arguments),
+                },
+            )
+            name = f"{self._request_prefix}-{call.call_id}"
+            tasks[call.call_id] = asyncio.create_task(runner.run(call), name=name)
+        keep = [tasks[c.call_id] for c in calls if not runner.cancel_on_interruption(c.name)]
+        self._uncancellable_s = max((runner.timeout_s(c.name) for c in calls), default=0.0)
         try:
-            async with contextlib.aclosing(models.generate(prompt, request_id)) as deltas:
-                async for chunk in spoken_chunks(deltas, chunker, guard, on_delta):
-                    chunks.put_nowait(chunk)
-            if guard.stopped_by:
-                log.info("answer ended by the guard (%s)", guard.stopped_by)
+            await self._filler_unless_answered(tools, list(tasks.values()), exchange, chunks)
+            await asyncio.wait(tasks.values())
+        except asyncio.CancelledError:
+            for task in tasks.values():
+                if task not in keep:
+                    task.cancel()
+            # A booking is not left half done: its result is kept (cancel() waits long enough).
+            await asyncio.wait(tasks.values())
+            raise
         finally:
-            chunks.put_nowait(None)
+            exchange.results = self._results(exchange, tasks)
+            self._uncancellable_s = 0.0
+        endings = [
+            task.result().ending
+            for task in tasks.values()
+            if not task.cancelled() and task.exception() is None
+        ]
+        return next((ending for ending in endings if ending is not None), None)
+
+    async def _filler_unless_answered(
+        self,
+        tools: ToolUse,
+        tasks: list[asyncio.Task[ToolOutcome]],
+        exchange: ToolExchange,
+        chunks: asyncio.Queue[TextChunk | LineAudio | None],
+    ) -> None:
+        """The filler once the tools are ``filler_after_ms`` late from the end of the caller's turn
+        and the caller has heard what the reply said before them; never once they have answered.
+        Checked on the call's clock (:meth:`time_passed`) and as each tool answers."""
+        if tools.filler is None:
+            return
+        for task in tasks:
+            task.add_done_callback(lambda _: self._changed.notify())
+        due_ms = self._released_ms + tools.filler_after_ms
+
+        def answered() -> bool:
+            return all(task.done() for task in tasks)
+
+        def quiet() -> bool:  # nothing of the reply left to hear
+            all_queued_heard = self._playing_heard_ms() >= self.ledger.audio_ms - HEARD_SLACK_MS
+            return self.ledger.chunk_count == self._queued and all_queued_heard
+
+        await self._changed.wait_for(lambda: answered() or (self._now_ms() >= due_ms and quiet()))
+        if not answered():
+            self._queue(chunks, tools.filler)
+            exchange.filler = True
+            exchange.end_chunk = self._queued
+            self._output.log_event("tool_filler", {"reply_id": self.reply_id})
+
+    def _results(
+        self, exchange: ToolExchange, tasks: dict[str, asyncio.Task[ToolOutcome]]
+    ) -> tuple[ToolResult, ...]:
+        results: list[ToolResult] = []
+        for call in exchange.calls:
+            task = tasks[call.call_id]
+            if not task.done() or task.cancelled() or task.exception() is not None:
+                continue  # settled() answers it as cancelled
+            outcome = task.result()
+            results.append(outcome.result)
+            fields: dict[str, JsonValue] = {
+                "reply_id": self.reply_id,
+                "call_id": call.call_id,
+                "name": call.name,
+                "ok": outcome.result.ok,
+                "content": outcome.result.content,
+                "latency_ms": round(outcome.latency_ms, 1),
+            }
+            self._output.log_event("tool_result", fields)
+            if not outcome.result.ok:
+                log.warning("tool %s failed: %s", call.name, outcome.result.content)
+        exchange.results = tuple(results)
+        return exchange.settled()
+
+    def _tool_call_refused(
+        self, reason: str, tools: ToolUse, chunks: asyncio.Queue[TextChunk | LineAudio | None]
+    ) -> None:
+        """A call that cannot run (malformed, or one round too many): logged, and when the reply
+        has said nothing, the apology instead of silence."""
+        log.warning("reply %s: tool call refused: %s", self._request_prefix, reason)
+        self._output.log_event("tool_call_refused", {"reply_id": self.reply_id, "reason": reason})
+        apology = tools.ending_lines.get("apology")
+        if self._queued == 0 and apology is not None:
+            self._queue(chunks, apology)
+
+    def _end_call(
+        self, ending: Ending, tools: ToolUse, chunks: asyncio.Queue[TextChunk | LineAudio | None]
+    ) -> None:
+        """A built-in ended the call: the reply's words (or the line for it) play out, then the call
+        ends so (the core holds the floor meanwhile)."""
+        line = tools.ending_lines.get(ending.value)
+        if self._queued == 0 and line is not None:
+            self._queue(chunks, line)
+        self._post(CallEndRequested(self.reply_id, ending))
 
     async def _chunks_to_speech(
-        self, models: Models, chunks: asyncio.Queue[TextChunk | None]
+        self, models: Models, chunks: asyncio.Queue[TextChunk | LineAudio | None]
     ) -> None:
         ledger = self.ledger
         while (chunk := await chunks.get()) is not None:
+            if isinstance(chunk, LineAudio):  # a filler or a line: synthesised already
+                index = ledger.add_chunk(chunk.text)
+                ledger.add_audio(index, chunk.audio, chunk.sample_rate)
+                ledger.finish_chunk(index)
+                self._changed.notify()
+                continue
             index = ledger.add_chunk(chunk.text)
             context = self._previous_chunk_context(index, models.speaker_id)
             self._mark(Stage.TTS_REQUESTED)

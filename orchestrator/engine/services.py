@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
+
+import httpx
 
 from orchestrator import params
 from orchestrator.conversation.prompts import Role, Turn, build_prompt
 from orchestrator.conversation.sentiment_text import TextSentiment, default_scorer
+from orchestrator.conversation.tool_prompt import tools_preamble
 from orchestrator.engine.caller_memory import CallerMemory
 from orchestrator.engine.caller_mood import CallerMood
 from orchestrator.engine.canned_lines import CannedLines, line_texts
@@ -16,6 +20,7 @@ from orchestrator.engine.metrics import ConversationMetrics
 from orchestrator.engine.models import Models
 from orchestrator.engine.triton_models import TTS_MODEL, TritonModels
 from orchestrator.settings import Settings, system_prompt
+from orchestrator.tools.catalog import Builtin, ToolCatalog, ToolsFileError, load_tools
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +31,17 @@ class ConversationServices:
         settings: Settings,
         models: Models | None = None,
         metrics: ConversationMetrics | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.settings = settings
         self.system_prompt = system_prompt(settings)  # read once: a bad persona file fails at start
+        # The persona's tools, checked at start like the persona; declared in its system prompt.
+        self.tools = load_catalog(settings)
+        self.http: httpx.AsyncClient | None = None
+        if self.tools is not None:
+            preamble = tools_preamble(settings.llm_prompt_format, self.tools.specs())
+            self.system_prompt = f"{self.system_prompt}\n\n{preamble}"
+            self.http = http if http is not None else httpx.AsyncClient()
         self.turn_params = params.turn_params(settings)
         self.chunker_params = params.chunker_params(settings)
         self.answer_guard_params = params.answer_guard_params(settings)
@@ -38,7 +51,7 @@ class ConversationServices:
             if models is not None
             else TritonModels(settings, self.metrics.observe_request, self.metrics.llm_requests)
         )
-        self.canned = CannedLines(line_texts(settings))
+        self.canned = CannedLines(line_texts(settings, self.tools.filler if self.tools else ""))
         # Built and used once here: importing TextBlob loads NLTK (~0.4 s), and its first score loads
         # the lexicon (~70 ms), which would otherwise fall on the first caller's turn.
         self.sentiment: TextSentiment | None = None
@@ -86,4 +99,23 @@ class ConversationServices:
         """After the last call: waits for memory still being written (it uses the LLM)."""
         if self.memory is not None:
             await self.memory.aclose()
+        if self.http is not None:
+            await self.http.aclose()
         await self.models.aclose()
+
+
+def load_catalog(settings: Settings) -> ToolCatalog | None:
+    """The tools file the settings name, checked (``ToolsFileError`` names what is wrong); None
+    without one."""
+    if not settings.tools_file:
+        return None
+    catalog = load_tools(
+        Path(settings.tools_file), settings.tools_allowed_hosts, settings.tools_base_url
+    )
+    transfers = [t.name for t in catalog.tools if t.handler == Builtin("transfer_call")]
+    if transfers and not settings.transfer_number:
+        raise ToolsFileError(
+            f"{settings.tools_file}: tool {transfers[0]!r} transfers calls, but no number is set "
+            "(CC_TRANSFER_NUMBER)"
+        )
+    return catalog

@@ -145,6 +145,8 @@ class FakePhone:
         self.events: list[dict[str, Any]] = []
         self.clears = 0
         self.hung_up = False
+        self.transferred_to: list[str] = []
+        self.ended_at: float | None = None  # when the engine hung up or transferred
         self.sent_ms = 0.0
         self._sequence = 0
         self._playing_until = 0.0  # clock time the sent audio has played out
@@ -182,6 +184,11 @@ class FakePhone:
 
     async def hang_up(self) -> None:
         self.hung_up = True
+        self.ended_at = self._clock.now
+
+    async def transfer(self, number: str) -> None:
+        self.transferred_to.append(number)
+        self.ended_at = self._clock.now
 
     def log_event(self, event: str, fields: Mapping[str, JsonValue] | None = None) -> None:
         self.events.append({"t": self._clock.now, "event": event, **(fields or {})})

@@ -81,3 +81,20 @@ def test_one_sample_rate_per_reply() -> None:
     ledger.add_audio(index, tone(10), 24_000)
     with pytest.raises(ValueError, match="22050"):
         ledger.add_audio(index, tone(10), 22_050)
+
+
+def test_heard_parts_split_a_reply_at_its_tool_calls() -> None:
+    ledger = ReplyLedger()
+    for text, ms in (("Let me check.", 100), ("One moment.", 100), ("Yes, at seven.", 140)):
+        index = ledger.add_chunk(text)
+        ledger.add_audio(index, tone(ms), RATE)
+        ledger.finish_chunk(index)
+    before, answer = ledger.heard_parts(float("inf"), [2])
+    assert (before.text, before.complete) == ("Let me check. One moment.", True)
+    assert (answer.text, answer.complete) == ("Yes, at seven.", True)
+    before, answer = ledger.heard_parts(150, [1])  # cut in the filler
+    assert (before.text, before.complete) == ("Let me check.", True)
+    assert answer.text == "One" and not answer.complete
+    empty, rest = ledger.heard_parts(50, [0])  # the call came before any words
+    assert (empty.text, empty.complete) == ("", True)
+    assert not rest.complete
