@@ -5,8 +5,14 @@
 Starts tritonserver with every model in the CPU profile (Silero VAD, Whisper tiny.en, SmolLM2 on vLLM's
 CPU engine, Piper's voice), serves the orchestrator on a local port, and plays a caller over Twilio's
 Media Streams protocol (real WebSocket, 20 ms mu-law frames in real time, marks echoed as audio plays):
-the caller asks two questions, interrupts the agent's second answer, and says goodbye. Prints the
-transcript, a per-turn latency table and where the recording is.
+the caller asks two questions, interrupts the agent's second answer, and says goodbye. Then a second
+caller books a table: the agent calls the host persona's tools (``personas/restaurant_host.tools.json``)
+on the demo's booking service (SQLite, :mod:`callsim.booking_service`). Prints the transcripts, a
+per-turn latency table, the tool calls and the bookings made, and where the recordings are.
+
+The CPU profile's 135M model never calls a tool on its own, so the booking call runs with
+``tool_choice=required`` (its first round in each reply calls one, guided to a declared tool and
+schema-valid arguments); which tool and which arguments are still the 135M's.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from callsim.booking_service import BookingService
 from callsim.call_record import CallRecord
 from callsim.harness import agent_turns, call, cpu_call_settings, logged, new_call_sid
 from callsim.steps import Say, Step, WaitForAgent
@@ -48,6 +56,39 @@ def scenario(recordings: Path, call_sid: str) -> list[Step]:
         Say("Great, thank you. Goodbye!"),
         logged(recordings, call_sid, "hang_up", timeout_ms=30_000),
     ]
+
+
+def booking_scenario(recordings: Path, call_sid: str) -> list[Step]:
+    return [
+        agent_turns(recordings, call_sid, 1),
+        Say("Hi, I would like to book a table for two tomorrow at seven, under the name Ada."),
+        agent_turns(recordings, call_sid, 2, timeout_ms=120_000),
+        Say("Thank you. Goodbye!"),
+        logged(recordings, call_sid, "hang_up", timeout_ms=30_000),
+    ]
+
+
+async def booking_call(grpc_url: str, recordings: Path) -> tuple[CallRecord, list[dict[str, Any]]]:
+    """A caller booking a table; the call's record and the bookings the service holds after it."""
+    persona = PROJECT_ROOT / "personas" / "restaurant_host.txt"
+    service = BookingService(recordings / "bookings.sqlite3")
+    async with service as base_url:
+        settings = cpu_call_settings(
+            grpc_url,
+            recordings,
+            llm_system_prompt_file=str(persona),
+            tools_file=str(PROJECT_ROOT / "personas" / "restaurant_host.tools.json"),
+            tools_base_url=base_url,
+            tools_allowed_hosts=["127.0.0.1"],
+            tool_choice="required",
+            transfer_number="+15550100000",  # the demo never dials out: no Twilio account here
+        )
+        call_sid = new_call_sid()
+        before = {b["booking_id"] for b in service.bookings()}
+        await call(conversation_app(settings), call_sid, booking_scenario(recordings, call_sid))
+    made = [b for b in service.bookings() if b["booking_id"] not in before]
+    service.close()
+    return CallRecord.load(recordings, call_sid), made
 
 
 async def simulated_call(grpc_url: str, recordings: Path) -> CallRecord:
@@ -93,6 +134,12 @@ def print_report(record: CallRecord) -> None:
         print(f"  {number:>4} {cells}{note}")
     if record.of("barge_in"):
         print(f"\nBarge-ins: {len(record.of('barge_in'))} (Twilio 'clear' sent, reply cut)")
+    tool_calls = {c["call_id"]: c for c in record.of("tool_call")}
+    for result in record.of("tool_result"):
+        written = tool_calls.get(result["call_id"], {})
+        arguments = ", ".join(f"{k}={v!r}" for k, v in written.get("arguments", {}).items())
+        outcome = "" if result["ok"] else "FAILED: "
+        print(f"\nTool: {result['name']}({arguments}) -> {outcome}{result['content']}")
     print(f"\nRecording (stereo WAV: caller left, agent right): {record.wav}")
     print(f"Event log (JSONL): {record.wav.with_suffix('.jsonl') if record.wav else '-'}")
 
@@ -121,7 +168,13 @@ def main() -> None:
         print(f"Triton ready in {time.perf_counter() - started:.0f} s on {server.grpc_url}")
         print("Calling the agent (a simulated Twilio caller, in real time) ...")
         record = asyncio.run(simulated_call(server.grpc_url, recordings))
-    print_report(record)
+        print_report(record)
+        print("\nA second caller books a table (the agent calls the booking service) ...")
+        booking, made = asyncio.run(booking_call(server.grpc_url, recordings))
+    print_report(booking)
+    print("\nBookings the call made:")
+    for made_booking in made or [{"none": "the service refused or was not asked (see the tools)"}]:
+        print("  " + ", ".join(f"{k}: {v}" for k, v in made_booking.items()))
 
 
 if __name__ == "__main__":

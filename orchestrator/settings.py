@@ -18,6 +18,7 @@ from orchestrator.conversation.phrase_chunker import ChunkerParams
 from orchestrator.conversation.prompts import SPECIAL_TOKENS, PromptFormat
 from orchestrator.conversation.speech_segmenter import SegmenterParams
 from orchestrator.conversation.stt_prompt import SttPrompt
+from orchestrator.conversation.tool_guidance import ToolChoice
 from orchestrator.conversation.turn_taking import TurnParams
 from orchestrator.edge_options import (
     MediaBudgetParams,
@@ -222,6 +223,21 @@ class Settings(BaseSettings):
     )
     tool_max_rounds: int = Field(
         3, ge=1, le=8, description="tool calls one reply may make before it must answer"
+    )
+    tool_choice: ToolChoice = Field(
+        ToolChoice.AUTO,
+        description="auto: the model decides whether to call a tool; required: every reply's first "
+        "round calls one (OpenAI's tool_choice=required: for a model too small to decide)",
+    )
+    tool_call_max_tokens: int = Field(
+        128,
+        ge=16,
+        description="tokens a reply's round may add to llm_max_tokens for a tool call it writes",
+    )
+    tool_guided_decoding: bool = Field(
+        True,
+        description="constrain a call the model writes to a declared tool and its schema (vLLM "
+        "structured outputs; ChatML only, see orchestrator/conversation/tool_guidance.py)",
     )
     transfer_number: str = Field(
         "",

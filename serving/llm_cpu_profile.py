@@ -18,14 +18,15 @@ from serving.llm_engine_args import engine_args_env_name
 MODEL_NAME = "llm"
 BACKEND_DIR = Path(__file__).resolve().parent / "vllm_cpu_backend"
 
-# Overrides of model.json (null removes a key). 1024 tokens is SmolLM2's useful context for a test
-# call; four sequences cover the tests' concurrency; no CUDA graphs or compilation on CPU.
+# Overrides of model.json (null removes a key). 2048 tokens: a test call's turns plus a persona's
+# tools declaration (~600 tokens for the restaurant host's four); four sequences cover the tests'
+# concurrency; no CUDA graphs or compilation on CPU.
 CPU_ENGINE_ARGS: dict[str, Any] = {
     "quantization": None,
     "gpu_memory_utilization": None,
     "limit_mm_per_prompt": None,
     "dtype": "bfloat16",
-    "max_model_len": 1024,
+    "max_model_len": 2048,
     "max_num_seqs": 4,
     "enforce_eager": True,
     # The model runs in the engine-core process (one process less), which vLLM's CPU platform only
@@ -33,7 +34,7 @@ CPU_ENGINE_ARGS: dict[str, Any] = {
     "distributed_executor_backend": "uni",
 }
 
-# vLLM's CPU engine: 1 GiB of KV cache (ample for 4 x 1024 tokens of a 135M model), its OpenMP
+# vLLM's CPU engine: 1 GiB of KV cache (ample for 4 x 2048 tokens of a 135M model), its OpenMP
 # threads left unbound (the cores are shared with the other models), no Hub access and no usage
 # reporting. VLLM_ENABLE_V1_MULTIPROCESSING=0 keeps the "uni" executor above: the engine core (still a
 # process of its own: AsyncLLM always spawns one) runs the model itself. With "mp", which vLLM picks

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from orchestrator.conversation.reply_prompt import reply_prompt
 from orchestrator.conversation.speech_segmenter import SpeechSegmenter
 from orchestrator.conversation.stt_prompt import stt_prompt
 from orchestrator.conversation.timings import Stage, TurnMarks
+from orchestrator.conversation.tool_guidance import NONE, Guidance, ToolChoice, guidance
 from orchestrator.conversation.turn_taking import (
     Action,
     CallerHungUp,
@@ -433,6 +434,19 @@ class ConversationEngine:
             "apology": canned.ready(CannedLine.APOLOGY),
         }
         settings = services.settings
+        specs = runner.catalog.specs()
+        fmt, first_choice = settings.llm_prompt_format, settings.tool_choice
+
+        # A round may write a call after its words: the call's tokens come on top of the answer's.
+        max_tokens = settings.llm_max_tokens + settings.tool_call_max_tokens
+
+        def round_guidance(round_index: int) -> Guidance:
+            choice = first_choice if round_index == 0 else ToolChoice.AUTO
+            guided = guidance(fmt, specs, choice)
+            if choice is ToolChoice.AUTO and not settings.tool_guided_decoding:
+                guided = NONE
+            return replace(guided, max_tokens=max_tokens)
+
         return ToolUse(
             fmt=settings.llm_prompt_format,
             tool_names=frozenset(runner.catalog.names()),
@@ -443,6 +457,7 @@ class ConversationEngine:
             filler_after_ms=settings.tool_filler_ms,
             max_rounds=settings.tool_max_rounds,
             ending_lines={key: line for key, line in lines.items() if line is not None},
+            guidance=round_guidance,
         )
 
     def _prompt_after_tools(self, exchanges: Sequence[ToolExchange]) -> str:

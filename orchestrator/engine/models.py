@@ -52,8 +52,16 @@ class Models(Protocol):
         end-of-turn model). Raises on a model error or timeout."""
         ...
 
-    def generate(self, prompt: str, request_id: str) -> AsyncGenerator[LlmDelta]:
-        """The LLM's answer to ``prompt`` as text deltas. Raises on an error or a late token."""
+    def generate(
+        self,
+        prompt: str,
+        request_id: str,
+        structured_outputs: str | None = None,
+        max_tokens: int | None = None,
+    ) -> AsyncGenerator[LlmDelta]:
+        """The LLM's answer to ``prompt`` as text deltas, guided by ``structured_outputs`` (vLLM's
+        StructuredOutputsParams, JSON) and capped at ``max_tokens`` when given (else the settings').
+        Raises on an error or a late token."""
         ...
 
     def speak(

@@ -33,6 +33,7 @@ from orchestrator.conversation.phrase_chunker import ChunkerParams, PhraseChunke
 from orchestrator.conversation.reply_ledger import ReplyLedger
 from orchestrator.conversation.timings import Stage, TurnMarks
 from orchestrator.conversation.tool_calls import CallMalformed, CallsParsed, ToolCallParser
+from orchestrator.conversation.tool_guidance import NONE
 from orchestrator.conversation.tool_specs import ToolCall, ToolResult
 from orchestrator.conversation.turn_taking import (
     CallEndRequested,
@@ -45,7 +46,7 @@ from orchestrator.conversation.turn_taking import (
 from orchestrator.engine.canned_lines import LineAudio
 from orchestrator.engine.models import Models
 from orchestrator.engine.spoken_answer import spoken_chunks
-from orchestrator.engine.tool_rounds import ToolExchange, ToolUse, speakable
+from orchestrator.engine.tool_rounds import ToolExchange, ToolUse, finish_call, speakable
 from orchestrator.engine.tool_runner import ToolOutcome
 from orchestrator.triton.llm_client import LlmDelta
 from orchestrator.triton.tts_client import ContextTurn
@@ -140,6 +141,9 @@ class AgentReply:
         self._queued = 0
         self._uncancellable_s = 0.0
         self._released_ms = now_ms()  # when the caller's turn ended (reset on release)
+        self._round = 0  # the tool round being generated
+        self._round_filler = False  # the filler was said in this round
+        self._calling_since_ms: float | None = None  # a call is being written or run since
 
     @property
     def label(self) -> str:
@@ -228,7 +232,7 @@ class AgentReply:
 
     def time_passed(self) -> None:
         """The call's clock moved (a VAD window): a filler may be due."""
-        if self.exchanges:
+        if self._calling_since_ms is not None:
             self._changed.notify()
 
     def _playing_heard_ms(self) -> float:
@@ -269,14 +273,18 @@ class AgentReply:
         chunks: asyncio.Queue[TextChunk | LineAudio | None],
     ) -> None:
         """The answer, and with tools, each call the model writes run and the model asked again."""
+        filler: asyncio.Task[None] | None = None
+        if tools is not None and tools.filler is not None:
+            filler = asyncio.create_task(self._fillers(tools, tools.filler, chunks))
         try:
             rounds = tools.max_rounds if tools is not None else 0
             call_number = tools.first_call_number if tools is not None else 1
             for round_index in range(rounds + 1):
+                self._round, self._round_filler, self._calling_since_ms = round_index, False, None
                 parser = tools.parser(call_number) if tools is not None else None
                 found: list[CallsParsed | CallMalformed] = []
                 words = await self._llm_to_chunks(
-                    models, chunker, guard, prompt, parser, found, chunks, round_index
+                    models, chunker, guard, prompt, tools, parser, found, chunks, round_index
                 )
                 if not found or tools is None or parser is None:
                     return
@@ -296,6 +304,10 @@ class AgentReply:
                     return
                 prompt = tools.next_prompt(self.exchanges)
         finally:
+            self._calling_since_ms = None
+            if filler is not None:
+                filler.cancel()
+                await asyncio.wait([filler])
             chunks.put_nowait(None)
 
     async def _llm_to_chunks(
@@ -304,6 +316,7 @@ class AgentReply:
         chunker: ChunkerParams,
         guard_params: AnswerGuardParams,
         prompt: str,
+        tools: ToolUse | None,
         parser: ToolCallParser | None,
         found: list[CallsParsed | CallMalformed],
         chunks: asyncio.Queue[TextChunk | LineAudio | None],
@@ -322,12 +335,22 @@ class AgentReply:
         request_id = f"{self._request_prefix}-llm{suffix}"
         guard = AnswerGuard(guard_params)
         words: list[str] = []
-        async with contextlib.aclosing(models.generate(prompt, request_id)) as deltas:
-            source = deltas if parser is None else speakable(deltas, parser, found)
+        guided = tools.guidance(round_index) if tools is not None else NONE
+        generation = models.generate(
+            prompt + guided.prefill, request_id, guided.structured_outputs, guided.max_tokens
+        )
+        async with contextlib.aclosing(generation) as deltas:
+            source = deltas if parser is None else speakable(deltas, parser, found, guided)
             async with contextlib.aclosing(source) as stream:
                 async for chunk in spoken_chunks(stream, PhraseChunker(chunker), guard, on_delta):
                     self._queue(chunks, chunk)
                     words.append(chunk.text)
+            if parser is not None and (parser.in_call or found):
+                # The words before the call are all queued: from here the caller may get a filler.
+                self._calling_since_ms = self._now_ms()
+                self._changed.notify()
+            if parser is not None and parser.in_call:
+                await finish_call(deltas, parser, found, guided, on_delta)
         if guard.stopped_by:
             log.info("answer ended by the guard (%s)", guard.stopped_by)
         return " ".join(words)
@@ -349,7 +372,7 @@ class AgentReply:
         when one was a built-in (``transfer_call``, ``end_call``)."""
         # Never act on a turn that is not over: a speculative reply waits here for its release.
         await self._changed.wait_for(lambda: self.state is not ReplyState.PENDING)
-        exchange = ToolExchange(calls, words, self._queued)
+        exchange = ToolExchange(calls, words, self._queued, filler=self._round_filler)
         self.exchanges.append(exchange)
         runner = tools.runner
         tasks: dict[str, asyncio.Task[ToolOutcome]] = {}
@@ -368,7 +391,6 @@ class AgentReply:
         keep = [tasks[c.call_id] for c in calls if not runner.cancel_on_interruption(c.name)]
         self._uncancellable_s = max((runner.timeout_s(c.name) for c in calls), default=0.0)
         try:
-            await self._filler_unless_answered(tools, list(tasks.values()), exchange, chunks)
             await asyncio.wait(tasks.values())
         except asyncio.CancelledError:
             for task in tasks.values():
@@ -378,6 +400,8 @@ class AgentReply:
             await asyncio.wait(tasks.values())
             raise
         finally:
+            self._calling_since_ms = None  # answered (or cancelled): no filler from here
+            exchange.filler, exchange.end_chunk = self._round_filler, self._queued
             exchange.results = self._results(exchange, tasks)
             self._uncancellable_s = 0.0
         endings = [
@@ -387,34 +411,30 @@ class AgentReply:
         ]
         return next((ending for ending in endings if ending is not None), None)
 
-    async def _filler_unless_answered(
+    async def _fillers(
         self,
         tools: ToolUse,
-        tasks: list[asyncio.Task[ToolOutcome]],
-        exchange: ToolExchange,
+        line: LineAudio,
         chunks: asyncio.Queue[TextChunk | LineAudio | None],
     ) -> None:
-        """The filler once the tools are ``filler_after_ms`` late from the end of the caller's turn
-        and the caller has heard what the reply said before them; never once they have answered.
-        Checked on the call's clock (:meth:`time_passed`) and as each tool answers."""
-        if tools.filler is None:
-            return
-        for task in tasks:
-            task.add_done_callback(lambda _: self._changed.notify())
-        due_ms = self._released_ms + tools.filler_after_ms
+        """The filler, once per round, while a call is being written or run and has not answered
+        ``filler_after_ms`` after the caller's turn ended (a later round: after its call began),
+        once the caller has heard what the reply said before it. Never once it has answered:
+        ``_calling_since_ms`` is cleared then. Checked on the call's clock (:meth:`time_passed`)."""
 
-        def answered() -> bool:
-            return all(task.done() for task in tasks)
+        def due() -> bool:
+            since = self._calling_since_ms
+            if since is None or self._round_filler or self.state is ReplyState.PENDING:
+                return False
+            start_ms = self._released_ms if self._round == 0 else since
+            heard_all = self._playing_heard_ms() >= self.ledger.audio_ms - HEARD_SLACK_MS
+            quiet = self.ledger.chunk_count == self._queued and heard_all
+            return self._now_ms() >= start_ms + tools.filler_after_ms and quiet
 
-        def quiet() -> bool:  # nothing of the reply left to hear
-            all_queued_heard = self._playing_heard_ms() >= self.ledger.audio_ms - HEARD_SLACK_MS
-            return self.ledger.chunk_count == self._queued and all_queued_heard
-
-        await self._changed.wait_for(lambda: answered() or (self._now_ms() >= due_ms and quiet()))
-        if not answered():
-            self._queue(chunks, tools.filler)
-            exchange.filler = True
-            exchange.end_chunk = self._queued
+        while True:
+            await self._changed.wait_for(due)
+            self._queue(chunks, line)
+            self._round_filler = True
             self._output.log_event("tool_filler", {"reply_id": self.reply_id})
 
     def _results(

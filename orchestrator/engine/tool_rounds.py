@@ -21,6 +21,7 @@ from orchestrator.conversation.tool_calls import (
     SpeakText,
     ToolCallParser,
 )
+from orchestrator.conversation.tool_guidance import NONE, Guidance
 from orchestrator.conversation.tool_specs import ToolCall, ToolResult
 from orchestrator.engine.canned_lines import LineAudio
 from orchestrator.engine.tool_runner import ToolRunner
@@ -68,6 +69,8 @@ class ToolUse:
     filler_after_ms: float
     max_rounds: int
     ending_lines: dict[str, LineAudio] = field(default_factory=dict)
+    # The guided decoding of each round (its index): the first may require a call, later ones not.
+    guidance: Callable[[int], Guidance] = lambda _: NONE
 
     def parser(self, first_call_number: int) -> ToolCallParser:
         return ToolCallParser(self.fmt, self.tool_names, first_call_number=first_call_number)
@@ -77,20 +80,47 @@ async def speakable(
     deltas: AsyncIterator[LlmDelta],
     parser: ToolCallParser,
     found: list[CallsParsed | CallMalformed],
+    guided: Guidance = NONE,
 ) -> AsyncGenerator[LlmDelta]:
-    """The deltas with only their speakable text; stops at the first call block, which lands in
-    ``found`` (the caller then closes the LLM stream: the model stops generating)."""
+    """The deltas with only their speakable text, up to where a call begins (then it stops: the
+    chunker flushes the words before it, and :func:`finish_call` reads the call from the same
+    stream). ``guided``: the prompt's prefill is the model's text first."""
+    parser.push(guided.prefill)
+    if parser.in_call:
+        return
     async for delta in deltas:
         events = parser.push(delta.text)
         yield replace(delta, text=_spoken(events))
         found.extend(event for event in events if not isinstance(event, SpeakText))
-        if found:
+        if found or parser.in_call:
             return
     events = parser.flush()
     found.extend(event for event in events if not isinstance(event, SpeakText))
     text = _spoken(events)
     if text:
         yield LlmDelta(text, tokens=0)
+
+
+async def finish_call(
+    deltas: AsyncIterator[LlmDelta],
+    parser: ToolCallParser,
+    found: list[CallsParsed | CallMalformed],
+    guided: Guidance = NONE,
+    on_delta: Callable[[LlmDelta], None] | None = None,
+) -> None:
+    """Read the call that began from the rest of the stream, into ``found``; ``guided.closer`` ends
+    one the constrained output left open (the caller then closes the stream)."""
+    async for delta in deltas:
+        if on_delta is not None:
+            on_delta(delta)
+        # Nothing is spoken inside a call.
+        found.extend(e for e in parser.push(delta.text) if not isinstance(e, SpeakText))
+        if found:
+            return
+    if parser.in_call:
+        found.extend(e for e in parser.push(guided.closer) if not isinstance(e, SpeakText))
+    if not parser.done:
+        found.extend(event for event in parser.flush() if not isinstance(event, SpeakText))
 
 
 def _spoken(events: Sequence[object]) -> str:

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import tritonclient.grpc.aio as grpcclient_aio
 
@@ -84,9 +84,23 @@ class TritonModels:
     async def turn_end(self, audio: FloatArray, request_id: str) -> float:
         return await self._connected().turn_detector.probability(audio, request_id=request_id)
 
-    async def generate(self, prompt: str, request_id: str) -> AsyncGenerator[LlmDelta]:
+    async def generate(
+        self,
+        prompt: str,
+        request_id: str,
+        structured_outputs: str | None = None,
+        max_tokens: int | None = None,
+    ) -> AsyncGenerator[LlmDelta]:
         # Closing this generator early closes the stream at once (and cancels the request).
-        stream = self._connected().llm.stream(prompt, request_id=request_id)
+        llm = self._connected().llm
+        sampling = None
+        if structured_outputs is not None or max_tokens is not None:
+            sampling = replace(
+                llm.sampling,
+                structured_outputs=structured_outputs,
+                max_tokens=max_tokens or llm.sampling.max_tokens,
+            )
+        stream = llm.stream(prompt, sampling, request_id=request_id)
         with self._llm_requests.request() as request:
             async with contextlib.aclosing(stream) as deltas:
                 async for delta in deltas:

@@ -50,6 +50,9 @@ class SamplingOptions:
     repetition_penalty: float = 1.0  # 1.0 and 0.0 below: vLLM's defaults (off)
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
+    # vLLM's StructuredOutputsParams as a JSON string (guided decoding: a tool call's schema), the
+    # form the vLLM backend's sampling_parameters take it in.
+    structured_outputs: str | None = None
 
     def greedy(self) -> SamplingOptions:
         return replace(self, temperature=0.0, top_p=1.0)
@@ -73,6 +76,8 @@ class SamplingOptions:
         for name in ("frequency_penalty", "presence_penalty"):
             if getattr(self, name):
                 params[name] = getattr(self, name)
+        if self.structured_outputs is not None:
+            params["structured_outputs"] = self.structured_outputs
         return json.dumps(params)
 
 

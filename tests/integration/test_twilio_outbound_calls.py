@@ -4,76 +4,28 @@ local HTTP fake of Twilio's REST endpoint (the only fake in the Twilio edge's te
 from __future__ import annotations
 
 import base64
-import json
 import re
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
 from callsim.handlers import RecordingHandler
+from callsim.twilio_rest_fake import ACCOUNT, FakeTwilioApi, twilio_rest_fake
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
 
-ACCOUNT = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "12345678901234567890123456789012"
 PUBLIC = "https://agent.example.com"
 BEARER = "let-me-call"
 
 
-@dataclass
-class FakeTwilioApi:
-    """Answers Calls.json (create) and Calls/<sid>.json (update) like api.twilio.com does."""
-
-    url: str = ""
-    requests: list[tuple[str, str, dict[str, list[str]], str]] = field(default_factory=list)
-    next_sid: int = 0
-
-
 @pytest.fixture
 def twilio_api() -> Iterator[FakeTwilioApi]:
-    fake = FakeTwilioApi()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-            fake.requests.append(
-                (self.command, self.path, parse_qs(body), self.headers.get("Authorization", ""))
-            )
-            prefix = f"/2010-04-01/Accounts/{ACCOUNT}/Calls"
-            if self.path == prefix + ".json":
-                fake.next_sid += 1
-                sid = f"CA{fake.next_sid:032d}"
-                status = 201
-            elif self.path.startswith(prefix + "/"):
-                sid = self.path.removeprefix(prefix + "/").removesuffix(".json")
-                status = 200
-            else:
-                self.send_error(404)
-                return
-            payload = json.dumps({"sid": sid, "account_sid": ACCOUNT, "status": "queued"}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
+    with twilio_rest_fake(ACCOUNT) as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -70,6 +70,9 @@ class FakeModels:
     turn_end_gates: list[asyncio.Event] = field(default_factory=list)  # one per verdict
     requests: list[str] = field(default_factory=list)  # request ids, in order
     prompts: list[str] = field(default_factory=list)  # LLM prompts, in order
+    structured_outputs: list[str | None] = field(
+        default_factory=list
+    )  # guided decoding, per prompt
     cancelled: list[str] = field(default_factory=list)  # request ids whose stream was cancelled
     speaker_id: int = 0
 
@@ -95,9 +98,16 @@ class FakeModels:
                 raise verdict
             return verdict
 
-    async def generate(self, prompt: str, request_id: str) -> AsyncGenerator[LlmDelta]:
+    async def generate(
+        self,
+        prompt: str,
+        request_id: str,
+        structured_outputs: str | None = None,
+        max_tokens: int | None = None,
+    ) -> AsyncGenerator[LlmDelta]:
         self.requests.append(request_id)
         self.prompts.append(prompt)
+        self.structured_outputs.append(structured_outputs)
         deltas = self.answers.pop(0)
         gate = self.llm_gates.pop(0) if self.llm_gates else None
         with self._cancellation(request_id):

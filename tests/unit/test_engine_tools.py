@@ -317,3 +317,49 @@ def test_the_tools_are_declared_in_the_system_prompt(tmp_path: Path) -> None:
     )
     services = ConversationServices(settings, FakeModels())
     assert "<tools>" in services.system_prompt and '"name": "book_table"' in services.system_prompt
+
+
+async def test_calls_are_guided_by_a_structural_tag_and_required_prefills_the_marker(
+    tmp_path: Path,
+) -> None:
+    # Required: the prompt ends in the call marker, the model writes only the JSON (constrained),
+    # and the closing marker is added; the answer after the result is free again.
+    models = FakeModels(
+        transcripts=["A table for two tomorrow at seven?"],
+        answers=[[json.dumps({"name": "check_availability", "arguments": CHECK})], ["Yes."]],
+    )
+    business = Business()
+    async with started(models, business, tmp_path, tool_choice="required") as call:
+        await call.feed(speech(800) + silence(500))
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+
+    assert [tool for tool, _ in business.posts] == ["check_availability"]
+    assert models.prompts[0].endswith("<|im_start|>assistant\n<tool_call>\n")
+    required, after = (json.loads(s) if s else None for s in models.structured_outputs)
+    assert required is not None
+    assert {"check_availability", "book_table"} <= {
+        option["properties"]["name"]["const"] for option in required["json"]["anyOf"]
+    }
+    assert after is not None and "structural_tag" in after  # auto from the second round on
+    assert call.phone.of("agent_turn")[1]["text"] == "Yes."
+
+
+async def test_the_filler_comes_while_the_model_is_still_writing_a_slow_call(
+    tmp_path: Path,
+) -> None:
+    block = call_block("check_availability", CHECK)
+    writing = asyncio.Event()
+    models = FakeModels(
+        transcripts=["A table tomorrow at seven for two?"],
+        answers=[[block[:20], block[20:]], ["Yes."]],
+        llm_gates=[writing],  # the model stalls inside the call
+    )
+    business = Business()
+    async with started(models, business, tmp_path, tool_filler_ms=700) as call:
+        await call.feed(speech(800) + silence(500))
+        await call.until(lambda: bool(call.phone.of("tool_filler")))
+        assert business.posts == []  # the call is not even written yet
+        writing.set()
+        await call.until(lambda: len(call.phone.of("agent_turn")) == 2)
+    assert call.phone.of("agent_turn")[1]["text"] == f"{FILLER} Yes."
+    assert len(call.phone.of("tool_filler")) == 1
