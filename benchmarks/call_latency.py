@@ -34,6 +34,7 @@ import httpx
 
 from benchmarks.results_file import RESULTS_DIR, write_result
 from benchmarks.stage_speed import SERIAL_ENDPOINTING_MS, in_process_floor
+from benchmarks.tool_latency import ToolTurn, summarise_tool_turns, tool_turns
 from benchmarks.turn_latency import (
     END_OF_TURN_FIGURES,
     STAGES,
@@ -44,6 +45,7 @@ from benchmarks.turn_latency import (
     call_latencies,
     summarise,
 )
+from callsim.booking_service import BookingService
 from callsim.call_record import CallRecord
 from callsim.harness import cpu_call_settings
 from callsim.scenario_file import Scenario, load_scenario
@@ -79,6 +81,7 @@ class CallResult:
     cut_by_deadline: bool = False
     mid_sentence_pauses: int = 0  # the caller stopped mid-sentence (say_with_pause) ...
     cut_offs: int = 0  # ... and the orchestrator committed their turn in that pause
+    tool_turns: list[ToolTurn] = field(default_factory=list)  # replies that called tools
 
 
 @dataclass
@@ -117,6 +120,7 @@ class LevelResult:
             "cut_offs": sum(c.cut_offs for c in self.calls),
             "wall_s": round(self.wall_s, 1),
             **self.summary(),
+            "tools": summarise_tool_turns([t for c in self.calls for t in c.tool_turns]),
             "samples": [_sample(t) for t in self.all_turns],
         }
 
@@ -236,7 +240,15 @@ async def measure_call(
     pauses = times.mid_sentence_pauses
     cut_off = cut_offs(events, pauses, start)
     return CallResult(
-        call_sid, len(times.turns), turns, barge_ins, noises, cut, len(pauses), cut_off
+        call_sid,
+        len(times.turns),
+        turns,
+        barge_ins,
+        noises,
+        cut,
+        len(pauses),
+        cut_off,
+        tool_turns(events),
     )
 
 
@@ -308,9 +320,21 @@ async def run_benchmark(
             sentence_parts(step.text, step.pause_after_words)
     loop = asyncio.get_running_loop()
     end = loop.time() + budget_s
-    settings = call_settings(grpc_url, recordings, scenario, max(levels, default=1))
     results: list[LevelResult] = []
-    async with serve_app(conversation_app(settings)) as base:
+    async with contextlib.AsyncExitStack() as stack:
+        if scenario.settings.get("tools_file"):  # the demo's booking service behind the tools
+            booking = BookingService(":memory:")
+            scenario = replace(
+                scenario,
+                settings={
+                    "tools_base_url": await stack.enter_async_context(booking),
+                    "tools_allowed_hosts": ["127.0.0.1"],
+                    "transfer_number": "+15550100000",
+                    **scenario.settings,
+                },
+            )
+        settings = call_settings(grpc_url, recordings, scenario, max(levels, default=1))
+        base = await stack.enter_async_context(serve_app(conversation_app(settings)))
         print(f"orchestrator ready (warm) in {await wait_ready(base):.1f} s", flush=True)
         print("first call of the fresh server (1 turn) ...", flush=True)
         first = await measure_call(base, scenario.first_turns(1), recordings, end)
@@ -461,6 +485,15 @@ def print_table(results: Sequence[LevelResult]) -> None:
             f"{r.concurrency} call(s): speculation {figures['speculation']}; "
             f"false clears {figures['false_clears']}{cut}"
         )
+        tools = summarise_tool_turns([t for c in r.calls for t in c.tool_turns])
+        if tools["turns"]:
+            first, answer = tools["first_audio"], tools["answer_audio"] or {}
+            print(
+                f"{r.concurrency} call(s), {tools['turns']} tool turns: caller stopped -> first "
+                f"audio {first['p50_ms']:.0f} / {first['p95_ms']:.0f} ms, -> the answer "
+                f"{answer.get('p50_ms', float('nan')):.0f} / {answer.get('p95_ms', float('nan')):.0f}"
+                f" ms (p50 / p95); filler in {tools['fillers']}; calls {tools['calls_by_tool']}"
+            )
 
 
 def first_turn_figures(first: CallResult, levels: Sequence[LevelResult]) -> dict[str, Any]:

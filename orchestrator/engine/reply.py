@@ -144,6 +144,7 @@ class AgentReply:
         self._round = 0  # the tool round being generated
         self._round_filler = False  # the filler was said in this round
         self._calling_since_ms: float | None = None  # a call is being written or run since
+        self._answer_audio_out = False  # tool_answer_audio was logged
 
     @property
     def label(self) -> str:
@@ -566,6 +567,9 @@ class AgentReply:
                 first = False
                 self._mark(Stage.FIRST_BYTE_SENT)
                 self._post(FirstAudioOut(self.reply_id))
+            if not self._answer_audio_out and self._answers_tools(piece.chunk_index):
+                self._answer_audio_out = True  # the answer after the tools reaches the caller
+                self._output.log_event("tool_answer_audio", {"reply_id": self.reply_id})
 
     async def _wait_played(self, mark: str, segment: int) -> bool:
         """True once ``mark`` was heard (or never will be: see PLAYBACK_GRACE_S); False when a
@@ -590,6 +594,12 @@ class AgentReply:
                 log.warning("reply %s: last mark never came back", self._request_prefix)
                 return True
         return False
+
+    def _answers_tools(self, chunk_index: int) -> bool:
+        """Chunk ``chunk_index`` is of the answer after the tools' results (not a filler, not the
+        words before a call)."""
+        last = self.exchanges[-1] if self.exchanges else None
+        return last is not None and bool(last.results) and chunk_index >= last.end_chunk
 
     def _heard_in_full(self, mark: str) -> bool:
         try:

@@ -126,6 +126,8 @@ async def test_words_before_a_call_are_spoken_the_call_never_and_the_model_answe
     (result,) = call.phone.of("tool_result")
     assert result["ok"] and '"available":true' in result["content"]
     assert not call.phone.of("tool_filler")  # the answer came first
+    (answer_audio,) = call.phone.of("tool_answer_audio")  # after the words before the call
+    assert answer_audio["reply_id"] == called["reply_id"] and answer_audio["t"] >= result["t"]
     # The model was asked again with its call and the result, and the history keeps both.
     after_tool, next_turn = models.prompts[1], models.prompts[2]
     for prompt in (after_tool, next_turn):
