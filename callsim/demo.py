@@ -61,7 +61,7 @@ def scenario(recordings: Path, call_sid: str) -> list[Step]:
 def booking_scenario(recordings: Path, call_sid: str) -> list[Step]:
     return [
         agent_turns(recordings, call_sid, 1),
-        Say("Hi, I would like to book a table for two tomorrow at seven, under the name Ada."),
+        Say("Hi! Please book a table for two on Saturday at seven, under the name Ada."),
         agent_turns(recordings, call_sid, 2, timeout_ms=120_000),
         Say("Thank you. Goodbye!"),
         logged(recordings, call_sid, "hang_up", timeout_ms=30_000),

@@ -40,7 +40,7 @@ from orchestrator.conversation.prompts import (
     render_calls,
     render_results,
 )
-from orchestrator.conversation.tool_specs import ToolSpec
+from orchestrator.conversation.tool_specs import ToolCall, ToolSpec
 
 __all__ = ["render_calls", "render_results", "tool_declaration", "tools_preamble"]
 
@@ -58,11 +58,24 @@ def tool_declaration(fmt: PromptFormat, tool: ToolSpec) -> str:
     return json.dumps(function, ensure_ascii=False)
 
 
-def tools_preamble(fmt: PromptFormat, tools: Sequence[ToolSpec]) -> str:
-    """The tools and how to call them, to append to the system prompt (after a blank line); empty when
-    there are none."""
+def tools_preamble(
+    fmt: PromptFormat,
+    tools: Sequence[ToolSpec],
+    examples: Sequence[tuple[str, ToolCall]] = (),
+) -> str:
+    """The tools and how to call them, to append to the system prompt (after a blank line), then
+    ``examples`` (what a caller says, the call it gets) written as the model would write them;
+    empty when there are none."""
     if not tools:
         return ""
+    preamble = _declaration(fmt, tools)
+    if not examples:
+        return preamble
+    shown = "\n".join(f"Caller: {caller}\n{render_calls(fmt, [call])}" for caller, call in examples)
+    return f"{preamble}\n\nExamples of calls (what a caller says, then your call):\n{shown}"
+
+
+def _declaration(fmt: PromptFormat, tools: Sequence[ToolSpec]) -> str:
     declarations = "\n".join(tool_declaration(fmt, tool) for tool in tools)
     markers = TOOL_MARKERS[fmt]
     if fmt is PromptFormat.GEMMA:

@@ -145,6 +145,7 @@ class AgentReply:
         self._round_filler = False  # the filler was said in this round
         self._calling_since_ms: float | None = None  # a call is being written or run since
         self._answer_audio_out = False  # tool_answer_audio was logged
+        self._said_words = False  # the model's words were queued (not only a filler or a line)
 
     @property
     def label(self) -> str:
@@ -346,6 +347,7 @@ class AgentReply:
                 async for chunk in spoken_chunks(stream, PhraseChunker(chunker), guard, on_delta):
                     self._queue(chunks, chunk)
                     words.append(chunk.text)
+                    self._said_words = True
             if parser is not None and (parser.in_call or found):
                 # The words before the call are all queued: from here the caller may get a filler.
                 self._calling_since_ms = self._now_ms()
@@ -470,16 +472,16 @@ class AgentReply:
         log.warning("reply %s: tool call refused: %s", self._request_prefix, reason)
         self._output.log_event("tool_call_refused", {"reply_id": self.reply_id, "reason": reason})
         apology = tools.ending_lines.get("apology")
-        if self._queued == 0 and apology is not None:
+        if not self._said_words and apology is not None:
             self._queue(chunks, apology)
 
     def _end_call(
         self, ending: Ending, tools: ToolUse, chunks: asyncio.Queue[TextChunk | LineAudio | None]
     ) -> None:
-        """A built-in ended the call: the reply's words (or the line for it) play out, then the call
-        ends so (the core holds the floor meanwhile)."""
+        """A built-in ended the call: the reply's words (or the line for it, when the model said none:
+        a filler is not a goodbye) play out, then the call ends so (the core holds the floor)."""
         line = tools.ending_lines.get(ending.value)
-        if self._queued == 0 and line is not None:
+        if not self._said_words and line is not None:
             self._queue(chunks, line)
         self._post(CallEndRequested(self.reply_id, ending))
 

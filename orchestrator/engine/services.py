@@ -39,7 +39,8 @@ class ConversationServices:
         self.tools = load_catalog(settings)
         self.http: httpx.AsyncClient | None = None
         if self.tools is not None:
-            preamble = tools_preamble(settings.llm_prompt_format, self.tools.specs())
+            examples = [(example.caller, example.call) for example in self.tools.examples]
+            preamble = tools_preamble(settings.llm_prompt_format, self.tools.specs(), examples)
             self.system_prompt = f"{self.system_prompt}\n\n{preamble}"
             self.http = http if http is not None else httpx.AsyncClient()
         self.turn_params = params.turn_params(settings)

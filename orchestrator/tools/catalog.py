@@ -34,7 +34,7 @@ import httpx
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from orchestrator.conversation.tool_specs import ToolSpec
+from orchestrator.conversation.tool_specs import ToolCall, ToolSpec, validate_arguments
 
 BuiltinKind = Literal["transfer_call", "end_call"]
 BUILTINS: tuple[BuiltinKind, ...] = ("transfer_call", "end_call")
@@ -42,7 +42,8 @@ NAME_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 MAX_TIMEOUT_S = 30.0
 DEFAULT_FILLER = "One moment, please."
 
-_TOP_KEYS = frozenset({"filler", "tools"})
+_TOP_KEYS = frozenset({"filler", "tools", "examples"})
+_EXAMPLE_KEYS = frozenset({"caller", "call"})
 _TOOL_KEYS = frozenset(
     {"name", "description", "parameters", "webhook", "builtin", "cancel_on_interruption"}
 )
@@ -94,11 +95,22 @@ class CatalogTool:
 
 
 @dataclass(frozen=True)
+class ToolExample:
+    """What a caller says and the call it should get: shown to the model in the tools' declaration
+    (a small model copies arguments from examples far better than from a schema)."""
+
+    caller: str
+    call: ToolCall
+
+
+@dataclass(frozen=True)
 class ToolCatalog:
-    """``filler``: what the agent says while a tool runs. ``tools`` in the file's order."""
+    """``filler``: what the agent says while a tool runs. ``tools`` in the file's order;
+    ``examples`` checked against them."""
 
     filler: str
     tools: tuple[CatalogTool, ...]
+    examples: tuple[ToolExample, ...] = ()
 
     def names(self) -> tuple[str, ...]:
         return tuple(tool.name for tool in self.tools)
@@ -154,7 +166,36 @@ def parse_tools(
             raise ToolsFileError(f"{path}: tool {tool.name!r}: duplicate name")
         seen.add(tool.name)
         tools.append(tool)
-    return ToolCatalog(filler=filler.strip(), tools=tuple(tools))
+    raw_examples = data.get("examples", [])
+    if not isinstance(raw_examples, list):
+        raise ToolsFileError(f"{path}: 'examples' must be a list")
+    by_name = {tool.name: tool for tool in tools}
+    examples = tuple(
+        _parse_example(raw, index, path, by_name) for index, raw in enumerate(raw_examples)
+    )
+    return ToolCatalog(filler=filler.strip(), tools=tuple(tools), examples=examples)
+
+
+def _parse_example(
+    raw: Any, index: int, path: Path | str, tools: Mapping[str, CatalogTool]
+) -> ToolExample:
+    where = f"{path}: example #{index + 1}"
+    if not isinstance(raw, dict):
+        raise ToolsFileError(f"{where}: must be a JSON object with 'caller' and 'call'")
+    _no_unknown_keys(raw, _EXAMPLE_KEYS, where)
+    caller, call = raw.get("caller"), raw.get("call")
+    if not isinstance(caller, str) or not caller.strip():
+        raise ToolsFileError(f"{where}: 'caller' must be what a caller says (a non-empty string)")
+    if not isinstance(call, dict) or not isinstance(call.get("arguments", {}), dict):
+        raise ToolsFileError(f'{where}: \'call\' must be {{"name": ..., "arguments": {{...}}}}')
+    tool = tools.get(call.get("name", ""))
+    if tool is None:
+        raise ToolsFileError(f"{where}: calls {call.get('name')!r}, which is not a declared tool")
+    arguments = call.get("arguments", {})
+    problems = validate_arguments(tool.spec(), arguments)
+    if problems:
+        raise ToolsFileError(f"{where}: arguments do not fit {tool.name}: {'; '.join(problems)}")
+    return ToolExample(caller.strip(), ToolCall(f"example{index + 1}", tool.name, arguments))
 
 
 def _parse_tool(

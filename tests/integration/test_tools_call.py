@@ -11,6 +11,7 @@ beyond what guided decoding guarantees.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,12 @@ from jsonschema import Draft202012Validator
 
 from callsim.booking_service import BookingService
 from callsim.call_record import CallRecord
-from callsim.harness import agent_turns, call, cpu_call_settings, logged
-from callsim.steps import Dtmf, Say
+from callsim.harness import agent_turns, call, cpu_call_settings
+from callsim.steps import Dtmf, Say, SilenceUntilHangUp
 from callsim.twilio_rest_fake import twilio_rest_fake
 from callsim.voices import piper_available
 from orchestrator.app import conversation_app
+from orchestrator.settings import Settings
 from orchestrator.tools.catalog import load_tools
 from serving.launcher import TritonServer
 
@@ -33,6 +35,7 @@ pytestmark = pytest.mark.skipif(not piper_available(), reason="needs the piper-v
 PERSONAS = Path(__file__).parents[2] / "personas"
 TOOLS = PERSONAS / "restaurant_host.tools.json"
 STAFF = "+15550002222"
+WEDNESDAY = dt.date(2026, 12, 2)  # "today" for the booking service: the caller's Saturday is ahead
 
 
 def tool_settings(
@@ -51,18 +54,19 @@ def tool_settings(
     )
 
 
-async def test_a_caller_asking_for_a_table_gets_a_guided_call_to_the_booking_service(
+async def test_a_caller_asking_for_a_table_is_booked_through_the_booking_service(
     triton: TritonServer, tmp_path: Path
 ) -> None:
     sid = "CA00000000000000000000000000007001"
-    async with BookingService(":memory:") as base_url:
+    service = BookingService(":memory:", today=WEDNESDAY)
+    async with service as base_url:
         settings = tool_settings(triton, tmp_path, base_url)
         await call(
             conversation_app(settings),
             sid,
             [
                 agent_turns(tmp_path, sid, 1),
-                Say("I would like to book a table for two tomorrow at seven, under the name Ada."),
+                Say("Please book a table for two on Saturday at seven, under the name Ada."),
                 agent_turns(tmp_path, sid, 2, timeout_ms=120_000),
             ],
         )
@@ -82,6 +86,12 @@ async def test_a_caller_asking_for_a_table_gets_a_guided_call_to_the_booking_ser
     assert all(r["ok"] for r in webhooks), results  # the booking service answered each
     turn = record.of("agent_turn")[1]
     assert turn["tool_calls"] and "<tool_call>" not in turn["text"] and "{" not in turn["text"]
+    # The booking under the caller's name. Its day, time and party size are the 135M's reading of
+    # the caller's words (without the tools file's examples it wrote the tool's name as the
+    # guest's, and a party of ten), so only the name is pinned.
+    bookings = service.bookings()
+    assert [b["name"] for b in bookings] == ["Ada"], json.dumps([calls, results])
+    assert bookings[0]["call_sid"] == sid
 
 
 async def test_a_caller_asking_for_a_person_is_transferred_over_twilio_rest(
@@ -92,6 +102,9 @@ async def test_a_caller_asking_for_a_person_is_transferred_over_twilio_rest(
     # call, the line, the REST redirect to <Dial> and the stream's end.
     only_transfer = json.loads(TOOLS.read_text())
     only_transfer["tools"] = [t for t in only_transfer["tools"] if t["name"] == "transfer_call"]
+    only_transfer["examples"] = [
+        e for e in only_transfer["examples"] if e["call"]["name"] == "transfer_call"
+    ]
     tools = tmp_path / "transfer.tools.json"
     tools.write_text(json.dumps(only_transfer))
     sid = "CA00000000000000000000000000007002"
@@ -110,13 +123,15 @@ async def test_a_caller_asking_for_a_person_is_transferred_over_twilio_rest(
             [
                 agent_turns(tmp_path, sid, 1),
                 Say("Can I speak to a person, please?"),
-                logged(tmp_path, sid, "transfer", timeout_ms=120_000),
+                SilenceUntilHangUp(timeout_ms=120_000),  # the redirect ends the stream
             ],
         )
         (update,) = twilio.call_updates(sid)
     assert "<Dial>" in update["Twiml"][0] and STAFF in update["Twiml"][0]
     record = CallRecord.load(tmp_path, sid)
     assert [c["name"] for c in record.of("tool_call")] == ["transfer_call"]
+    # The transfer line plays to its last mark before the redirect (the filler is no goodbye).
+    assert record.of("agent_turn")[-1]["text"].endswith(Settings().transfer_text)
     assert record.of("end")[-1]["reason"] == "transferred", record.transcript()
 
 

@@ -310,3 +310,22 @@ def test_the_catalog_is_immutable(tmp_path: Path) -> None:
         catalog.filler = "x"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         catalog.tools[0].name = "x"  # type: ignore[misc]
+
+
+def test_examples_are_checked_against_the_tools(tmp_path: Path) -> None:
+    good = {
+        "caller": "A table at seven?",
+        "call": {"name": "check_availability", "arguments": {"time": "19:00"}},
+    }
+    (example,) = load(tmp_path, LOOKUP, examples=[good]).examples
+    assert example.caller == "A table at seven?" and example.call.arguments == {"time": "19:00"}
+    unknown = {**good, "call": {"name": "book_table", "arguments": {}}}
+    assert "example #1: calls 'book_table', which is not a declared tool" in error(
+        tmp_path, LOOKUP, examples=[unknown]
+    )
+    bad = {**good, "call": {"name": "check_availability", "arguments": {"time": 7}}}
+    assert "arguments do not fit check_availability: time: 7 is not of type" in error(
+        tmp_path, LOOKUP, examples=[bad]
+    )
+    assert "'caller' must be" in error(tmp_path, LOOKUP, examples=[{**good, "caller": ""}])
+    assert "unknown key(s) 'answer'" in error(tmp_path, LOOKUP, examples=[{**good, "answer": "x"}])

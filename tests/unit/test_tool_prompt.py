@@ -296,3 +296,20 @@ def test_chatml_preamble_is_hermes_style_tools_in_xml_tags() -> None:
     )
     assert "<tool_response></tool_response>" in preamble
     assert "nothing after it" in preamble
+
+
+@pytest.mark.parametrize(
+    ("fmt", "written"),
+    [
+        (PromptFormat.CHATML, '<tool_call>\n{"name": "end_call", "arguments": {}}\n</tool_call>'),
+        (PromptFormat.GEMMA, "```tool_code\nend_call()\n```"),
+    ],
+)
+def test_examples_follow_the_declaration_in_the_format_s_own_call_syntax(
+    fmt: PromptFormat, written: str
+) -> None:
+    end_call = ToolSpec("end_call", "Hang up.", {"type": "object", "properties": {}})
+    example = ("That's all, bye.", ToolCall("example1", "end_call", {}))
+    preamble = tools_preamble(fmt, [end_call], [example])
+    assert preamble.startswith(tools_preamble(fmt, [end_call]))
+    assert preamble.endswith(f"Caller: That's all, bye.\n{written}")
