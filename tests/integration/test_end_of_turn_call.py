@@ -3,6 +3,14 @@
 "I wanted to ask" looks finished to the text rules; cut from the whole sentence, its voice is
 mid-sentence, and the turn_detector model hears that. The caller pauses 500 ms there, twice the text
 rules' short silence, then finishes the sentence.
+
+There is no integration control "without the model the caller is cut off": whether the words alone
+cut this caller depends on how Whisper punctuates the cut clip ("I wanted to ask." ends a turn after
+250 ms, "I wanted to ask," waits 1000 ms) and on the transcript landing inside the pause, which
+changed with each fresh Piper cache (it failed on two fresh clones, at 500 and 900 ms pauses). The
+rule itself is unit-tested (tests/unit/test_turn_taking.py, test_end_of_turn_fusion.py), and the
+contrast is measured: benchmarks.call_latency --set mid_sentence cut callers off in 10 of 12 pauses
+without the model, 6 of 12 with it (README, "Hearing the end of a turn").
 """
 
 from __future__ import annotations
@@ -28,21 +36,19 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
-async def caller_turns(
-    triton: TritonServer, recordings: Path, sid: str, turn_detector_enabled: bool, pause_ms: int
-) -> CallRecord:
+async def caller_turns(triton: TritonServer, recordings: Path, sid: str) -> CallRecord:
     settings = cpu_call_settings(
         triton.grpc_url,
         recordings,
         llm_max_tokens=16,
-        turn_detector_enabled=turn_detector_enabled,
+        turn_detector_enabled=True,
     )
     await call(
         conversation_app(settings),
         sid,
         [
             agent_turns(recordings, sid, 1),  # the greeting
-            SayWithPause(SENTENCE, pause_after_words=4, pause_ms=pause_ms),
+            SayWithPause(SENTENCE, pause_after_words=4, pause_ms=500),
             agent_turns(recordings, sid, 2),
         ],
     )
@@ -53,7 +59,7 @@ async def test_a_caller_who_pauses_mid_sentence_is_not_answered_until_they_finis
     triton: TritonServer, tmp_path: Path
 ) -> None:
     sid = "CA0000000000000000000000000000e0f1"
-    record = await caller_turns(triton, tmp_path, sid, turn_detector_enabled=True, pause_ms=500)
+    record = await caller_turns(triton, tmp_path, sid)
     users = [e["text"] for e in record.of("user_turn")]
     assert [words(u) for u in users] == [words(SENTENCE)], record.transcript()
     heard = record.of("turn_end_heard")
@@ -61,19 +67,3 @@ async def test_a_caller_who_pauses_mid_sentence_is_not_answered_until_they_finis
     # The pause was heard as "more to come": the model's verdict on it is well below one half.
     assert min(h["probability"] for h in heard) < 0.5, heard
     assert not record.of("agent_turn")[1]["interrupted"], record.transcript()
-
-
-async def test_without_the_audio_model_the_same_pause_cuts_the_caller_off(
-    triton: TritonServer, tmp_path: Path
-) -> None:
-    # The control: text rules alone end the turn at "I wanted to ask", and the rest of the sentence
-    # arrives as a second turn (a barge-in over the agent's answer, or a turn of its own). The rules
-    # need the words first: with a 500 ms pause the transcript (tiny.en, ~350 ms after the 200 ms
-    # pause detection) lands as the caller goes on about one time in six even on a quiet machine
-    # (benchmarks.call_latency --set mid_sentence: 10 of 12 cut), so the control pauses 900 ms,
-    # still shorter than the 1000 ms the words would wait mid-thought.
-    sid = "CA0000000000000000000000000000e0f2"
-    record = await caller_turns(triton, tmp_path, sid, turn_detector_enabled=False, pause_ms=900)
-    users = [words(e["text"]) for e in record.of("user_turn")]
-    assert users[0] == words("I wanted to ask"), record.transcript()
-    assert not record.of("turn_end_heard")
