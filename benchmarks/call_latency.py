@@ -47,7 +47,7 @@ from benchmarks.turn_latency import (
 )
 from callsim.booking_service import BookingService
 from callsim.call_record import CallRecord
-from callsim.harness import cpu_call_settings
+from callsim.harness import cpu_call_settings, local_tool_settings
 from callsim.scenario_file import Scenario, load_scenario
 from callsim.steps import Say, SayWithPause, ScenarioTimes, run_steps
 from callsim.turn_clips import sentence_parts
@@ -324,15 +324,9 @@ async def run_benchmark(
     async with contextlib.AsyncExitStack() as stack:
         if scenario.settings.get("tools_file"):  # the demo's booking service behind the tools
             booking = BookingService(":memory:")
-            scenario = replace(
-                scenario,
-                settings={
-                    "tools_base_url": await stack.enter_async_context(booking),
-                    "tools_allowed_hosts": ["127.0.0.1"],
-                    "transfer_number": "+15550100000",
-                    **scenario.settings,
-                },
-            )
+            base_url = await stack.enter_async_context(booking)
+            tools = local_tool_settings(base_url)
+            scenario = replace(scenario, settings={**tools, **scenario.settings})
         settings = call_settings(grpc_url, recordings, scenario, max(levels, default=1))
         base = await stack.enter_async_context(serve_app(conversation_app(settings)))
         print(f"orchestrator ready (warm) in {await wait_ready(base):.1f} s", flush=True)

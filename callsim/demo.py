@@ -27,7 +27,14 @@ from typing import Any
 
 from callsim.booking_service import BookingService
 from callsim.call_record import CallRecord
-from callsim.harness import agent_turns, call, cpu_call_settings, logged, new_call_sid
+from callsim.harness import (
+    agent_turns,
+    call,
+    cpu_call_settings,
+    local_tool_settings,
+    logged,
+    new_call_sid,
+)
 from callsim.steps import Say, Step, WaitForAgent
 from orchestrator.app import conversation_app
 from serving.launcher import TritonServer
@@ -78,10 +85,8 @@ async def booking_call(grpc_url: str, recordings: Path) -> tuple[CallRecord, lis
             recordings,
             llm_system_prompt_file=str(persona),
             tools_file=str(PROJECT_ROOT / "personas" / "restaurant_host.tools.json"),
-            tools_base_url=base_url,
-            tools_allowed_hosts=["127.0.0.1"],
             tool_choice="required",
-            transfer_number="+15550100000",  # the demo never dials out: no Twilio account here
+            **local_tool_settings(base_url),
         )
         call_sid = new_call_sid()
         before = {b["booking_id"] for b in service.bookings()}

@@ -38,6 +38,22 @@ def cpu_call_settings(triton_url: str, recordings: Path, **overrides: Any) -> Se
     )
 
 
+# A transfer number for simulated calls: no call is ever dialled (no Twilio account here).
+SIMULATED_TRANSFER_NUMBER = "+15550100000"
+
+
+def local_tool_settings(
+    base_url: str, transfer_number: str = SIMULATED_TRANSFER_NUMBER
+) -> dict[str, Any]:
+    """The settings that point a persona's tools at a webhook service on this machine
+    (``callsim.booking_service`` at ``base_url``), with a number for ``transfer_call``."""
+    return {
+        "tools_base_url": base_url,
+        "tools_allowed_hosts": ["127.0.0.1"],
+        "transfer_number": transfer_number,
+    }
+
+
 def new_call_sid() -> str:
     return "CA" + uuid.uuid4().hex
 

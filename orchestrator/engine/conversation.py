@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from orchestrator.conversation.reply_prompt import reply_prompt
 from orchestrator.conversation.speech_segmenter import SpeechSegmenter
 from orchestrator.conversation.stt_prompt import stt_prompt
 from orchestrator.conversation.timings import Stage, TurnMarks
-from orchestrator.conversation.tool_guidance import NONE, Guidance, ToolChoice, guidance
+from orchestrator.conversation.tool_guidance import Guidance, ToolChoice
 from orchestrator.conversation.turn_taking import (
     Action,
     CallerHungUp,
@@ -434,18 +434,10 @@ class ConversationEngine:
             "apology": canned.ready(CannedLine.APOLOGY),
         }
         settings = services.settings
-        specs = runner.catalog.specs()
-        fmt, first_choice = settings.llm_prompt_format, settings.tool_choice
-
-        # A round may write a call after its words: the call's tokens come on top of the answer's.
-        max_tokens = settings.llm_max_tokens + settings.tool_call_max_tokens
+        guided = services.tool_guidance
 
         def round_guidance(round_index: int) -> Guidance:
-            choice = first_choice if round_index == 0 else ToolChoice.AUTO
-            guided = guidance(fmt, specs, choice)
-            if choice is ToolChoice.AUTO and not settings.tool_guided_decoding:
-                guided = NONE
-            return replace(guided, max_tokens=max_tokens)
+            return guided[settings.tool_choice if round_index == 0 else ToolChoice.AUTO]
 
         return ToolUse(
             fmt=settings.llm_prompt_format,
@@ -464,12 +456,8 @@ class ConversationEngine:
         """The history (the caller's turn is committed by then: tools wait for it), then each of
         the reply's rounds as the model wrote it: its words and the filler, calls, results."""
         history = self._history.fork()
-        filler = self._services.canned.ready(CannedLine.FILLER)
         for exchange in exchanges:
-            said = exchange.words
-            if exchange.filler and filler is not None:
-                said = f"{said} {filler.text}".strip()
-            history.add_tool_calls(said, exchange.calls)
+            history.add_tool_calls(exchange.said, exchange.calls)
             history.add_tool_results(exchange.settled())
         fmt = self._services.settings.llm_prompt_format
         return reply_prompt(fmt, history.system_prompt, self._memory.text, history.turns).text

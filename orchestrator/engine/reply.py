@@ -57,9 +57,8 @@ log = logging.getLogger(__name__)
 # plus this margin after the last send.
 PLAYBACK_GRACE_S = 5.0
 FALLBACK_RATE = 16_000  # the rate to flush at when nothing was synthesised
-HEARD_SLACK_MS = (
-    30.0  # the played-ms estimate can fall a few ms short of the audio (resampler edges)
-)
+# The played-ms estimate can fall a few ms short of the audio (resampler edges).
+HEARD_SLACK_MS = 30.0
 
 
 class ReplyState(Enum):
@@ -165,11 +164,15 @@ class AgentReply:
         self._start(self._generate_llm(models, chunker, prompt, guard, tools))
 
     def start_line(self, line: LineAudio) -> None:
+        self._add_line(line)
+        self.ledger.finish_generation()
+        self._start(None)
+
+    def _add_line(self, line: LineAudio) -> None:
+        """A pre-synthesised line (a canned line, the filler) as a chunk of the reply."""
         index = self.ledger.add_chunk(line.text)
         self.ledger.add_audio(index, line.audio, line.sample_rate)
         self.ledger.finish_chunk(index)
-        self.ledger.finish_generation()
-        self._start(None)
 
     def _start(self, generation: Coroutine[Any, Any, None] | None) -> None:
         if generation is not None:
@@ -371,11 +374,11 @@ class AgentReply:
         words: str,
         chunks: asyncio.Queue[TextChunk | LineAudio | None],
     ) -> Ending | None:
-        """Run one round's calls, saying the filler if they are slow; returns how the call ends
+        """Run one round's calls (the filler is :meth:`_fillers`' job); returns how the call ends
         when one was a built-in (``transfer_call``, ``end_call``)."""
         # Never act on a turn that is not over: a speculative reply waits here for its release.
         await self._changed.wait_for(lambda: self.state is not ReplyState.PENDING)
-        exchange = ToolExchange(calls, words, self._queued, filler=self._round_filler)
+        exchange = ToolExchange(calls, words, self._queued)
         self.exchanges.append(exchange)
         runner = tools.runner
         tasks: dict[str, asyncio.Task[ToolOutcome]] = {}
@@ -404,7 +407,9 @@ class AgentReply:
             raise
         finally:
             self._calling_since_ms = None  # answered (or cancelled): no filler from here
-            exchange.filler, exchange.end_chunk = self._round_filler, self._queued
+            if self._round_filler and tools.filler is not None:
+                exchange.filler = tools.filler.text
+            exchange.end_chunk = self._queued
             exchange.results = self._results(exchange, tasks)
             self._uncancellable_s = 0.0
         endings = [
@@ -443,11 +448,13 @@ class AgentReply:
     def _results(
         self, exchange: ToolExchange, tasks: dict[str, asyncio.Task[ToolOutcome]]
     ) -> tuple[ToolResult, ...]:
+        """The calls' results, logged; a call cancelled before it answered has none
+        (:meth:`ToolExchange.settled` answers it as cancelled)."""
         results: list[ToolResult] = []
         for call in exchange.calls:
             task = tasks[call.call_id]
             if not task.done() or task.cancelled() or task.exception() is not None:
-                continue  # settled() answers it as cancelled
+                continue
             outcome = task.result()
             results.append(outcome.result)
             fields: dict[str, JsonValue] = {
@@ -461,8 +468,7 @@ class AgentReply:
             self._output.log_event("tool_result", fields)
             if not outcome.result.ok:
                 log.warning("tool %s failed: %s", call.name, outcome.result.content)
-        exchange.results = tuple(results)
-        return exchange.settled()
+        return tuple(results)
 
     def _tool_call_refused(
         self, reason: str, tools: ToolUse, chunks: asyncio.Queue[TextChunk | LineAudio | None]
@@ -491,9 +497,7 @@ class AgentReply:
         ledger = self.ledger
         while (chunk := await chunks.get()) is not None:
             if isinstance(chunk, LineAudio):  # a filler or a line: synthesised already
-                index = ledger.add_chunk(chunk.text)
-                ledger.add_audio(index, chunk.audio, chunk.sample_rate)
-                ledger.finish_chunk(index)
+                self._add_line(chunk)
                 self._changed.notify()
                 continue
             index = ledger.add_chunk(chunk.text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ import httpx
 from orchestrator import params
 from orchestrator.conversation.prompts import Role, Turn, build_prompt
 from orchestrator.conversation.sentiment_text import TextSentiment, default_scorer
+from orchestrator.conversation.tool_guidance import NONE, Guidance, ToolChoice, guidance
 from orchestrator.conversation.tool_prompt import tools_preamble
 from orchestrator.engine.caller_memory import CallerMemory
 from orchestrator.engine.caller_mood import CallerMood
@@ -38,11 +40,20 @@ class ConversationServices:
         # The persona's tools, checked at start like the persona; declared in its system prompt.
         self.tools = load_catalog(settings)
         self.http: httpx.AsyncClient | None = None
+        # The guided decoding of a round, per tool choice: the same for every reply.
+        self.tool_guidance: dict[ToolChoice, Guidance] = {}
         if self.tools is not None:
+            fmt, specs = settings.llm_prompt_format, self.tools.specs()
             examples = [(example.caller, example.call) for example in self.tools.examples]
-            preamble = tools_preamble(settings.llm_prompt_format, self.tools.specs(), examples)
-            self.system_prompt = f"{self.system_prompt}\n\n{preamble}"
+            self.system_prompt = f"{self.system_prompt}\n\n{tools_preamble(fmt, specs, examples)}"
             self.http = http if http is not None else httpx.AsyncClient()
+            # A round may write a call after its words: its tokens come on top of the answer's.
+            max_tokens = settings.llm_max_tokens + settings.tool_call_max_tokens
+            for choice in ToolChoice:
+                guided = guidance(fmt, specs, choice)
+                if choice is ToolChoice.AUTO and not settings.tool_guided_decoding:
+                    guided = NONE
+                self.tool_guidance[choice] = replace(guided, max_tokens=max_tokens)
         self.turn_params = params.turn_params(settings)
         self.chunker_params = params.chunker_params(settings)
         self.answer_guard_params = params.answer_guard_params(settings)

@@ -18,6 +18,7 @@ from orchestrator.conversation.prompts import PromptFormat
 from orchestrator.conversation.tool_calls import (
     CallMalformed,
     CallsParsed,
+    ParseEvent,
     SpeakText,
     ToolCallParser,
 )
@@ -33,14 +34,19 @@ CANCELLED = "error: cancelled, the caller interrupted before the tool answered"
 @dataclass
 class ToolExchange:
     """One round's calls: the words the reply queued before them (``words``, as the model wrote
-    them; the chunks before ``end_chunk`` hold them, and the filler when one was said), and the
-    results, one per call, once they are in."""
+    them, then ``filler``, the filler's text when one was said; the chunks before ``end_chunk``
+    hold both), and the results, one per call, once they are in."""
 
     calls: tuple[ToolCall, ...]
     words: str
     end_chunk: int
     results: tuple[ToolResult, ...] = ()
-    filler: bool = False
+    filler: str = ""
+
+    @property
+    def said(self) -> str:
+        """What the reply said before the calls, as it wrote it (the prompt's assistant turn)."""
+        return f"{self.words} {self.filler}".strip()
 
     def settled(self) -> tuple[ToolResult, ...]:
         """Every call answered: a call with no result (cancelled) by an error result."""
@@ -91,11 +97,11 @@ async def speakable(
     async for delta in deltas:
         events = parser.push(delta.text)
         yield replace(delta, text=_spoken(events))
-        found.extend(event for event in events if not isinstance(event, SpeakText))
+        found.extend(_calls(events))
         if found or parser.in_call:
             return
     events = parser.flush()
-    found.extend(event for event in events if not isinstance(event, SpeakText))
+    found.extend(_calls(events))
     text = _spoken(events)
     if text:
         yield LlmDelta(text, tokens=0)
@@ -114,13 +120,18 @@ async def finish_call(
         if on_delta is not None:
             on_delta(delta)
         # Nothing is spoken inside a call.
-        found.extend(e for e in parser.push(delta.text) if not isinstance(e, SpeakText))
+        found.extend(_calls(parser.push(delta.text)))
         if found:
             return
     if parser.in_call:
-        found.extend(e for e in parser.push(guided.closer) if not isinstance(e, SpeakText))
+        found.extend(_calls(parser.push(guided.closer)))
     if not parser.done:
-        found.extend(event for event in parser.flush() if not isinstance(event, SpeakText))
+        found.extend(_calls(parser.flush()))
+
+
+def _calls(events: Sequence[ParseEvent]) -> list[CallsParsed | CallMalformed]:
+    """The parser's events other than words: a call block, parsed or malformed."""
+    return [event for event in events if not isinstance(event, SpeakText)]
 
 
 def _spoken(events: Sequence[object]) -> str:

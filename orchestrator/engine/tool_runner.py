@@ -68,7 +68,7 @@ class ToolRunner:
         tool = self.catalog.get(call.name)
         if tool is None:  # the parser knows the names; a catalog changed under it would land here
             return self._failed(call, f"there is no tool called {call.name}"), None
-        problems = validate_arguments(tool.spec(), call.arguments)
+        problems = validate_arguments(tool.spec, call.arguments)
         if problems:
             return self._failed(call, "invalid arguments: " + "; ".join(problems)), None
         handler = tool.handler

@@ -27,6 +27,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, cast
 
@@ -84,8 +85,10 @@ class CatalogTool:
     cancel_on_interruption: bool
     handler: ToolHandler
 
+    @cached_property
     def spec(self) -> ToolSpec:
-        """The tool as the model sees it (the conversation core renders and checks calls by it)."""
+        """The tool as the model sees it (the conversation core renders and checks calls by it);
+        built once: ToolSpec checks its schema, a few ms for the persona's four tools."""
         return ToolSpec(
             name=self.name,
             description=self.description,
@@ -123,7 +126,7 @@ class ToolCatalog:
         return None
 
     def specs(self) -> tuple[ToolSpec, ...]:
-        return tuple(tool.spec() for tool in self.tools)
+        return tuple(tool.spec for tool in self.tools)
 
 
 def load_tools(path: Path, allowed_hosts: Sequence[str], base_url: str = "") -> ToolCatalog:
@@ -192,7 +195,7 @@ def _parse_example(
     if tool is None:
         raise ToolsFileError(f"{where}: calls {call.get('name')!r}, which is not a declared tool")
     arguments = call.get("arguments", {})
-    problems = validate_arguments(tool.spec(), arguments)
+    problems = validate_arguments(tool.spec, arguments)
     if problems:
         raise ToolsFileError(f"{where}: arguments do not fit {tool.name}: {'; '.join(problems)}")
     return ToolExample(caller.strip(), ToolCall(f"example{index + 1}", tool.name, arguments))

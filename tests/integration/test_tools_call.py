@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from callsim.booking_service import BookingService
 from callsim.call_record import CallRecord
-from callsim.harness import agent_turns, call, cpu_call_settings
+from callsim.harness import agent_turns, call, cpu_call_settings, local_tool_settings
 from callsim.steps import Dtmf, Say, SilenceUntilHangUp
 from callsim.twilio_rest_fake import twilio_rest_fake
 from callsim.voices import piper_available
@@ -46,10 +46,8 @@ def tool_settings(
         recordings,
         llm_system_prompt_file=str(PERSONAS / "restaurant_host.txt"),
         tools_file=str(tools),
-        tools_base_url=base_url,
-        tools_allowed_hosts=["127.0.0.1"],
         tool_choice="required",
-        transfer_number=STAFF,
+        **local_tool_settings(base_url, STAFF),
         **overrides,
     )
 
