@@ -108,7 +108,7 @@ def _transcribe(audio: FloatArray) -> tuple[str, list[tuple[str, float, float]]]
     return " ".join(text).strip(), timed
 
 
-def voice_audio(voice: str, text: str, deterministic: bool = False) -> FloatArray:
+def voice_audio(voice: str, text: str, deterministic: bool = True) -> FloatArray:
     if voice == "piper":
         return piper_utterance(text, RATE, deterministic=deterministic)
     if voice.startswith("espeak:"):
@@ -152,7 +152,8 @@ def _clip_pair(voice: str, sentence: Sentence, cache_dir: Path) -> list[TurnClip
     meta_path = cache_dir / f"{key}.json"
     whole_path, cut_path = cache_dir / f"{key}-whole.wav", cache_dir / f"{key}-cut.wav"
     if not meta_path.exists():
-        whole = _trimmed(voice_audio(voice, sentence.text))
+        # Sampled, as when the fusion bands were tuned on it: the set keeps its clips.
+        whole = _trimmed(voice_audio(voice, sentence.text, deterministic=False))
         cut = cut_sample(whole, sentence.text, sentence.cut_after)
         meta: dict[str, Any] = {"aligned": cut is not None}
         if cut is not None:
@@ -223,7 +224,7 @@ def sentence_parts(text: str, pause_after_words: int) -> tuple[FloatArray, Float
     key = key[:16]
     before_path, after_path = SPEECH_CACHE / f"{key}-before.wav", SPEECH_CACHE / f"{key}-after.wav"
     if not after_path.exists():
-        whole = _trimmed(voice_audio(voice, text, deterministic=True))
+        whole = _trimmed(voice_audio(voice, text))
         cut = cut_sample(whole, text, pause_after_words)
         if cut is None:
             raise ValueError(f"Whisper did not align the words of {text!r} ({voice})")
