@@ -110,6 +110,9 @@ class LevelResult:
     def summary(self) -> dict[str, Any]:
         return summarise(self.all_turns, self.barge_ins, self.noises)
 
+    def tool_summary(self) -> dict[str, Any]:
+        return summarise_tool_turns([t for c in self.calls for t in c.tool_turns])
+
     def figures(self) -> dict[str, Any]:
         return {
             "concurrency": self.concurrency,
@@ -120,7 +123,7 @@ class LevelResult:
             "cut_offs": sum(c.cut_offs for c in self.calls),
             "wall_s": round(self.wall_s, 1),
             **self.summary(),
-            "tools": summarise_tool_turns([t for c in self.calls for t in c.tool_turns]),
+            "tools": self.tool_summary(),
             "samples": [_sample(t) for t in self.all_turns],
         }
 
@@ -479,7 +482,7 @@ def print_table(results: Sequence[LevelResult]) -> None:
             f"{r.concurrency} call(s): speculation {figures['speculation']}; "
             f"false clears {figures['false_clears']}{cut}"
         )
-        tools = summarise_tool_turns([t for c in r.calls for t in c.tool_turns])
+        tools = r.tool_summary()
         if tools["turns"]:
             first, answer = tools["first_audio"], tools["answer_audio"] or {}
             print(

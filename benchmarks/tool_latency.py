@@ -31,10 +31,13 @@ def tool_turns(events: Sequence[Mapping[str, Any]]) -> list[ToolTurn]:
 
     answered = {e["reply_id"]: e["t_ms"] for e in of("tool_answer_audio")}
     fillers = {e["reply_id"] for e in of("tool_filler")}
+    called: dict[int, list[str]] = {}
+    for call in of("tool_call"):
+        called.setdefault(call["reply_id"], []).append(call["name"])
     turns: list[ToolTurn] = []
     for timing in of("turn_timings"):
         reply_id = timing["reply_id"]
-        tools = tuple(e["name"] for e in of("tool_call") if e["reply_id"] == reply_id)
+        tools = tuple(called.get(reply_id, ()))
         if not tools or "end_to_end_ms" not in timing:
             continue
         first = float(timing["end_to_end_ms"])
